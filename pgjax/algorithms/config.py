@@ -1,0 +1,171 @@
+"""Validated, vmappable configuration dataclasses shared by every algorithm.
+
+A `Config` is a `flax.struct` dataclass with two kinds of fields:
+- `static(...)` fields fix array shapes or program structure (environment,
+  batch sizes, network sizes, switches). They are pytree *metadata*: changing
+  one means a new compilation.
+- `hyper(...)` fields are numeric hyperparameters. They are pytree *leaves*, so
+  they may be traced: `config.replace(learning_rate=jnp.array([1e-3, 3e-4]))`
+  under `jax.vmap` trains one agent per value in one program.
+
+Every field carries a rule. Values are checked when a `Config` is built, so a
+bad value fails with a `ValueError` naming the field and the rule before any
+compilation starts. Traced values (inside `jit`/`vmap`) cannot be inspected and
+are not checked; they were checked when the concrete config was built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import gymnax
+import jax
+import numpy as np
+from flax import struct
+
+from pgjax.networks import ACTIVATIONS
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """A predicate on one value and the sentence that states it."""
+
+    holds: Callable[[Any], bool]
+    text: str
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+POSITIVE_INT = Rule(lambda v: _is_int(v) and v > 0, "must be a positive integer")
+NON_NEGATIVE_INT = Rule(lambda v: _is_int(v) and v >= 0, "must be a non-negative integer")
+BOOL = Rule(lambda v: isinstance(v, (bool, np.bool_)), "must be True or False")
+ENV_NAME = Rule(lambda v: v in gymnax.registered_envs, "must be a gymnax-registered environment (see `pgjax list`)")
+HIDDEN_SIZES = Rule(
+    lambda v: isinstance(v, tuple) and len(v) > 0 and all(_is_int(s) and s > 0 for s in v),
+    "must be a non-empty tuple of positive integers",
+)
+ACTIVATION = Rule(lambda v: v in ACTIVATIONS, f"must be one of {', '.join(ACTIVATIONS)}")
+ENV_PARAMS = Rule(
+    lambda v: isinstance(v, tuple) and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in v),
+    "must be a tuple of (name, value) pairs",
+)
+
+# Numeric rules act element-wise, so an array of values (for vmap) is checked whole.
+POSITIVE = Rule(lambda v: np.all(v > 0), "must be > 0")
+NON_NEGATIVE = Rule(lambda v: np.all(v >= 0), "must be >= 0")
+UNIT_INTERVAL = Rule(lambda v: np.all((v >= 0) & (v <= 1)), "must be in [0, 1]")
+OPEN_UNIT_INTERVAL = Rule(lambda v: np.all((v > 0) & (v < 1)), "must be in (0, 1)")
+DISCOUNT = Rule(lambda v: np.all((v >= 0) & (v <= 1)), "must be in [0, 1]")
+
+
+def static(default, rule: Rule, doc: str = ""):
+    """A structural field: part of the compiled program's identity."""
+    return struct.field(pytree_node=False, default=default, metadata={"rule": rule, "doc": doc})
+
+
+def hyper(default, rule: Rule, doc: str = ""):
+    """A numeric hyperparameter: a traceable, vmappable leaf."""
+    return struct.field(pytree_node=True, default=default, metadata={"rule": rule, "doc": doc})
+
+
+def _concrete_numeric(value) -> np.ndarray | None:
+    """The value as a float array if it can be inspected now, else None (a tracer, or a
+    placeholder that JAX puts in leaves while it manipulates pytrees)."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, float, np.ndarray, np.number, jax.Array)):
+        try:
+            return np.asarray(value, dtype=np.float64)
+        except Exception:  # e.g. a deleted or non-addressable array
+            return None
+    return None
+
+
+@struct.dataclass
+class BaseConfig:
+    """Fields every algorithm has. Subclasses add their own and a `PRESETS` table."""
+
+    # --- structure (static) ---
+    env: str = static("CartPole-v1", ENV_NAME, "gymnax environment name")
+    env_params: tuple = static((), ENV_PARAMS, "overrides of the environment's params, as (name, value) pairs")
+    num_envs: int = static(4, POSITIVE_INT, "parallel environments")
+    num_steps: int = static(128, POSITIVE_INT, "steps per environment per iteration")
+    total_timesteps: int = static(500_000, POSITIVE_INT, "environment steps over the whole run")
+    hidden_sizes: tuple = static((64, 64), HIDDEN_SIZES, "hidden layer widths of actor and critic")
+    activation: str = static("tanh", ACTIVATION, "hidden activation")
+    anneal_lr: bool = static(True, BOOL, "decay the learning rate linearly to zero")
+    normalize_observations: bool = static(False, BOOL, "standardise observations with running statistics")
+    scale_rewards: bool = static(False, BOOL, "divide rewards by the running std of the discounted return")
+    # --- numeric hyperparameters (traced) ---
+    learning_rate: float = hyper(2.5e-4, POSITIVE, "Adam step size")
+    gamma: float = hyper(0.99, DISCOUNT, "discount factor")
+    max_grad_norm: float = hyper(0.5, POSITIVE, "global gradient-norm clip")
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            rule = field.metadata.get("rule")
+            value = getattr(self, field.name)
+            if rule is None:
+                continue
+            if field.metadata.get("pytree_node", True):
+                if isinstance(value, str):
+                    raise ValueError(f"{field.name}: {rule.text}, got the string {value!r}")
+                value = _concrete_numeric(value)
+                if value is None:
+                    continue
+                if not np.all(np.isfinite(value)):
+                    raise ValueError(f"{field.name}: must be finite, got {value}")
+            if not rule.holds(value):
+                raise ValueError(f"{field.name}: {rule.text}, got {value!r}")
+        self.check()
+
+    def check(self):
+        """Rules that relate several fields; subclasses extend it."""
+        if self.total_timesteps < self.batch_size:
+            raise ValueError(
+                f"total_timesteps: must be at least num_envs * num_steps = {self.batch_size} "
+                f"(one iteration), got {self.total_timesteps}"
+            )
+        if self.env_params:
+            from pgjax.envs import make_env  # validates the parameter names
+
+            make_env(self.env, **dict(self.env_params))
+
+    # --- derived sizes ---
+    @property
+    def batch_size(self) -> int:
+        """Transitions collected per iteration."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_iterations(self) -> int:
+        """Iterations of collect-then-learn; `total_timesteps` is rounded down to whole iterations."""
+        return self.total_timesteps // self.batch_size
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def make(cls, **fields):
+        """Construct, turning an unknown field name into a `ValueError` that lists the known ones."""
+        unknown = sorted(set(fields) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)}: unknown field(s) of {cls.__module__}.{cls.__qualname__}; "
+                f"known fields: {', '.join(cls.field_names())}"
+            )
+        return cls(**fields)
+
+    @classmethod
+    def for_env(cls, env_name: str, **overrides):
+        """The tuned preset for `env_name` (the defaults where none is tuned), with overrides applied."""
+        return cls.make(**{"env": env_name, **cls.PRESETS.get(env_name, {}), **overrides})

@@ -1,0 +1,100 @@
+"""Policy-gradient losses: scalar functions to minimise with respect to the policy.
+
+Each takes per-sample arrays of any (equal) shape and returns a scalar mean.
+Quantities that come from the behaviour policy or from the critic's targets
+(`old_log_prob`, `advantages`, `targets`) are constants of the objective: the
+losses stop gradients through them, so a caller cannot leak gradient into them
+by accident.
+"""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+
+sg = jax.lax.stop_gradient
+
+
+def policy_gradient_loss(log_prob: chex.Array, advantages: chex.Array) -> chex.Array:
+    """Vanilla (REINFORCE / A2C) loss, whose gradient is the policy-gradient estimate.
+
+    L = −mean(log π(a|s) · A),   ∇L = −mean(∇ log π(a|s) · A)
+    """
+    chex.assert_equal_shape([log_prob, advantages])
+    return -jnp.mean(log_prob * sg(advantages))
+
+
+def clipped_surrogate_loss(
+    log_prob: chex.Array,
+    old_log_prob: chex.Array,
+    advantages: chex.Array,
+    clip_eps: chex.Numeric,
+) -> tuple[chex.Array, dict[str, chex.Array]]:
+    """PPO's clipped surrogate objective (Schulman et al., 2017), negated.
+
+    r = exp(log π(a|s) − log π_old(a|s))
+    L = −mean(min(r·A, clip(r, 1 − ε, 1 + ε)·A))
+
+    Returns `(L, aux)`, `aux` holding `approx_kl` (the low-variance estimator
+    mean((r − 1) − log r) of KL(π_old ‖ π)) and `clip_fraction` (share of
+    samples with |r − 1| > ε). Neither is differentiated.
+    """
+    chex.assert_equal_shape([log_prob, old_log_prob, advantages])
+    log_ratio = log_prob - sg(old_log_prob)
+    ratio = jnp.exp(log_ratio)
+    advantages = sg(advantages)
+    unclipped = ratio * advantages
+    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
+    loss = -jnp.mean(jnp.minimum(unclipped, clipped))
+    aux = {
+        "approx_kl": sg(jnp.mean((ratio - 1.0) - log_ratio)),
+        "clip_fraction": sg(jnp.mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32))),
+    }
+    return loss, aux
+
+
+def importance_weighted_loss(
+    log_prob: chex.Array, old_log_prob: chex.Array, advantages: chex.Array
+) -> tuple[chex.Array, dict[str, chex.Array]]:
+    """Unclipped surrogate (TRPO, PPO with a KL penalty), negated.
+
+    L = −mean(exp(log π(a|s) − log π_old(a|s)) · A)
+    Returns `(L, aux)` with `approx_kl` as in `clipped_surrogate_loss`.
+    """
+    chex.assert_equal_shape([log_prob, old_log_prob, advantages])
+    log_ratio = log_prob - sg(old_log_prob)
+    ratio = jnp.exp(log_ratio)
+    return -jnp.mean(ratio * sg(advantages)), {"approx_kl": sg(jnp.mean((ratio - 1.0) - log_ratio))}
+
+
+def value_loss(
+    values: chex.Array,
+    targets: chex.Array,
+    old_values: chex.Array | None = None,
+    clip_eps: chex.Numeric | None = None,
+) -> chex.Array:
+    """Squared-error critic loss, optionally clipped around the old values (PPO2).
+
+    unclipped:  L = ½ mean((V − y)²)
+    clipped:    V_c = V_old + clip(V − V_old, −ε, ε);  L = ½ mean(max((V − y)², (V_c − y)²))
+    """
+    chex.assert_equal_shape([values, targets])
+    targets = sg(targets)
+    squared = (values - targets) ** 2
+    if clip_eps is None:
+        return 0.5 * jnp.mean(squared)
+    chex.assert_equal_shape([values, old_values])
+    old_values = sg(old_values)
+    clipped_values = old_values + jnp.clip(values - old_values, -clip_eps, clip_eps)
+    return 0.5 * jnp.mean(jnp.maximum(squared, (clipped_values - targets) ** 2))
+
+
+def entropy_bonus(entropy: chex.Array) -> chex.Array:
+    """−mean(H(π(·|s))): adding `ent_coef` times this to a loss rewards exploration."""
+    return -jnp.mean(entropy)
+
+
+def kl_penalty(kl: chex.Array, coef: chex.Numeric) -> chex.Array:
+    """β · mean(KL): keeps the new policy near a reference (PPO-KL, GRPO)."""
+    return coef * jnp.mean(kl)

@@ -1,0 +1,100 @@
+"""Collecting experience: a `lax.scan` over environment steps.
+
+The result is a time-major `Trajectory` (`[T, num_envs, ...]`) that keeps
+`terminated` and `truncated` apart and carries `next_value = V(s_{t+1})` for the
+*true* next state: where an episode ended at step t, `s_{t+1}` is
+`info["final_observation"]`, not the first observation of the next episode.
+That is what lets a time-limit truncation bootstrap correctly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from pgjax.distributions import Distribution
+
+PolicyFn = Callable[[Any, chex.Array], tuple[Distribution, chex.Array]]
+ValueFn = Callable[[Any, chex.Array], chex.Array]
+
+
+@struct.dataclass
+class Trajectory:
+    """Time-major batch of transitions; every field is `[T, num_envs, ...]`."""
+
+    obs: chex.Array  # s_t, the observation the action was chosen on
+    action: chex.Array
+    reward: chex.Array
+    terminated: chex.Array  # s_{t+1} is terminal: no bootstrap
+    truncated: chex.Array  # cut by a time limit: bootstrap from next_value
+    log_prob: chex.Array  # log π_old(a_t | s_t)
+    value: chex.Array  # V(s_t)
+    next_value: chex.Array  # V(s_{t+1}), s_{t+1} the true next state
+    episode_done: chex.Array  # an episode ended at t (terminated or truncated)
+    episode_return: chex.Array  # undiscounted return of that episode where episode_done
+    episode_length: chex.Array
+
+
+def rollout(
+    env,
+    env_params,
+    policy_fn: PolicyFn,
+    value_fn: ValueFn | None,
+    params,
+    env_state,
+    obs: chex.Array,
+    key: chex.PRNGKey,
+    num_steps: int,
+):
+    """Run `num_steps` steps of `env` (a batched env from `pgjax.envs`) under the policy.
+
+    `policy_fn(params, obs) -> (distribution, value)` acts; `value_fn(params, obs)`
+    evaluates the final observations (pass `None` for critic-free methods: values
+    are then zero). Returns `(env_state, obs, trajectory)`, ready for the next call.
+    """
+    # All randomness is drawn up front: one action key per step and one env key
+    # per step and environment, instead of splitting keys inside the scan.
+    action_key, env_key = jax.random.split(key)
+    action_keys = jax.random.split(action_key, num_steps)
+    env_keys = jax.random.split(env_key, (num_steps, obs.shape[0]))
+
+    def step(carry, keys):
+        env_state, obs = carry
+        step_action_key, step_env_keys = keys
+        dist, value = policy_fn(params, obs)
+        action = dist.sample(step_action_key)
+        log_prob = dist.log_prob(action)
+        next_obs, env_state, reward, terminated, truncated, info = env.step(
+            step_env_keys, env_state, action, env_params
+        )
+        transition = (
+            Trajectory(
+                obs=obs,
+                action=action,
+                reward=reward,
+                terminated=terminated,
+                truncated=truncated,
+                log_prob=log_prob,
+                value=value,
+                next_value=jnp.zeros_like(reward),
+                episode_done=info["episode_done"],
+                episode_return=info["episode_return"],
+                episode_length=info["episode_length"],
+            ),
+            info["final_observation"],
+        )
+        return (env_state, next_obs), transition
+
+    (env_state, obs), (trajectory, final_obs) = jax.lax.scan(
+        step, (env_state, obs), (action_keys, env_keys)
+    )
+    if value_fn is not None:
+        # One batched critic call over all true next states: cheaper than a
+        # second small call inside every scan step.
+        trajectory = trajectory.replace(next_value=value_fn(params, final_obs))
+    return env_state, obs, trajectory
