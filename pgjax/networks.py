@@ -9,9 +9,11 @@ MinAtar) go through a small CNN torso; everything else is flattened into an MLP.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -20,8 +22,41 @@ from pgjax.distributions import Categorical, DiagGaussian
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu, "silu": nn.silu}
 
 
+def _orthonormal_columns(matrix: jax.Array) -> jax.Array:
+    """Gram–Schmidt (each column orthogonalised twice, which is enough in floating point)."""
+    num_cols = matrix.shape[1]
+
+    def add_column(j, basis):
+        column = matrix[:, j]
+        for _ in range(2):
+            column = column - basis @ (basis.T @ column)
+        return basis.at[:, j].set(column / jnp.linalg.norm(column))
+
+    return jax.lax.fori_loop(0, num_cols, add_column, jnp.zeros_like(matrix))
+
+
+def orthogonal(scale: float = 1.0):
+    """Orthogonal initialiser (Saxe et al., 2014) built from matrix products only.
+
+    Equivalent in distribution to `flax.linen.initializers.orthogonal` (the Q of a
+    Gaussian matrix with R's diagonal made positive), but without LAPACK's QR,
+    whose batched CPU kernel can deadlock when `init` is vmapped over seeds on a
+    machine with few cores.
+    """
+
+    def init(key, shape, dtype=jnp.float32):
+        num_rows, num_cols = math.prod(shape[:-1]), shape[-1]
+        tall = (max(num_rows, num_cols), min(num_rows, num_cols))
+        q = _orthonormal_columns(jax.random.normal(key, tall, jnp.float32))
+        if num_rows < num_cols:
+            q = q.T
+        return (scale * q).reshape(shape).astype(dtype)
+
+    return init
+
+
 def _dense(features: int, scale: float) -> nn.Dense:
-    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros)
+    return nn.Dense(features, kernel_init=orthogonal(scale), bias_init=nn.initializers.zeros)
 
 
 class MLPTorso(nn.Module):
@@ -47,7 +82,7 @@ class CNNTorso(nn.Module):
     def __call__(self, obs):
         batch_shape = obs.shape[:-3]
         x = obs.reshape((-1,) + obs.shape[-3:])
-        x = nn.relu(nn.Conv(16, (3, 3), kernel_init=nn.initializers.orthogonal(np.sqrt(2)))(x))
+        x = nn.relu(nn.Conv(16, (3, 3), kernel_init=orthogonal(np.sqrt(2)))(x))
         x = x.reshape(batch_shape + (-1,))
         return MLPTorso(self.hidden_sizes, self.activation)(x)
 

@@ -17,6 +17,7 @@ from typing import Any
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -181,7 +182,9 @@ def _scan_updates(update_fn, state, num_iterations: int, callback: Callable | No
     def body(state, _):
         state, metrics = update_fn(state)
         if callback is not None:
-            jax.debug.callback(callback, metrics)
+            # Hand the host plain NumPy copies: device arrays kept alive past the
+            # callback can deadlock the runtime that is still executing the program.
+            jax.debug.callback(lambda m: callback(jax.tree.map(np.asarray, m)), metrics)
         return state, metrics
 
     return jax.lax.scan(body, state, None, length=num_iterations)
