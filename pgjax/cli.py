@@ -1,0 +1,413 @@
+"""The `pgjax` command.
+
+    pgjax train [ALGO] [ENV] [--total-timesteps N] [--seeds K] [--seed S] [--out DIR]
+                [--set field=value ...] [--log csv,jsonl,tensorboard,wandb] [--no-progress]
+    pgjax list
+
+`train` compiles all K seeds into one program (`train_batch` under `jax.jit`),
+compiles it apart from running it so the two times are reported separately,
+shows a progress bar fed from inside the compiled program, and writes
+`metrics.csv`, `config.json`, `summary.json` and `learning_curve.png` into the
+run folder. Bad arguments end with one `error: ...` line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import gymnax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pgjax.algorithms import ALGORITHMS
+from pgjax.logging import SINKS, MetricsLogger, check_available, make_sink
+from pgjax.plots import plot_learning_curves
+
+DEFAULT_ALGORITHM = "ppo"
+DEFAULT_ENV = "CartPole-v1"
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    """A bad argument: reported as one `error: ...` line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse would print the usage and exit; we want one line and a return code.
+    def error(self, message):
+        raise UsageError(message)
+
+
+# ---------------------------------------------------------------- --set parsing
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)  # accept 1e6 and 2_000.0, but not 2.5
+        if not number.is_integer():
+            raise ValueError(f"{text!r} is not an integer") from None
+        return int(number)
+
+
+def _parse_number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _parse_tuple(text: str, default: tuple) -> tuple:
+    """`64,64` -> (64, 64) when the default holds numbers; `name:value,...` -> pairs
+    (for `env_params`) when the default is empty or holds pairs."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if default and not isinstance(default[0], tuple):
+        kind = type(default[0])
+        return tuple(_parse_int(item) if kind is int else kind(item) for item in items)
+    pairs = []
+    for item in items:
+        name, sep, value = item.partition(":")
+        if not sep:
+            raise ValueError(f"expected name:value pairs separated by commas, got {item!r}")
+        pairs.append((name.strip(), _parse_number(value.strip())))
+    return tuple(pairs)
+
+
+def parse_value(text: str, default):
+    """`text` read as the type of the field's `default` (bool, int, float, tuple, str)."""
+    if isinstance(default, bool):
+        lowered = text.strip().lower()
+        if lowered in _TRUE | _FALSE:
+            return lowered in _TRUE
+        raise ValueError(f"expected true or false, got {text!r}")
+    if isinstance(default, int):
+        return _parse_int(text)
+    if isinstance(default, float):
+        return float(text)
+    if isinstance(default, tuple):
+        return _parse_tuple(text, default)
+    if isinstance(default, str):
+        return text
+    try:  # no typed default (None): a number if it reads as one
+        return _parse_number(text)
+    except ValueError:
+        return text
+
+
+def parse_overrides(config_cls, assignments: list[str]) -> dict:
+    """`["field=value", ...]` -> typed overrides. Unknown fields pass through as strings,
+    for `Config.make` to reject with the list of known fields."""
+    defaults = {field.name: field.default for field in dataclasses.fields(config_cls)}
+    overrides = {}
+    for assignment in assignments:
+        name, sep, text = assignment.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--set expects field=value, got {assignment!r}")
+        if name not in defaults:
+            overrides[name] = text
+            continue
+        try:
+            overrides[name] = parse_value(text, defaults[name])
+        except ValueError as error:
+            kind = type(defaults[name]).__name__
+            raise UsageError(f"--set {name}: expected a value of type {kind}, got {text!r} ({error})") from None
+    return overrides
+
+
+# ---------------------------------------------------------------- the parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pgjax", description="Policy-gradient reinforcement learning in JAX on gymnax environments.")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train one algorithm on one environment over several seeds")
+    train.add_argument("algorithm", nargs="?", default=None, help=f"algorithm (default {DEFAULT_ALGORITHM}); see `pgjax list`")
+    train.add_argument("env", nargs="?", default=None, help=f"gymnax environment (default {DEFAULT_ENV})")
+    train.add_argument("--total-timesteps", type=int, metavar="N", help="environment steps per seed (overrides the preset)")
+    train.add_argument("--seeds", type=int, default=1, metavar="K", help="number of seeds trained together in one program")
+    train.add_argument("--seed", type=int, default=0, metavar="S", help="first seed; the runs use seeds S, S+1, ..., S+K-1")
+    train.add_argument("--out", type=Path, metavar="DIR", help="run folder (default runs/<algo>-<env>-<timestamp>)")
+    train.add_argument(
+        "--set", dest="assignments", metavar="FIELD=VALUE", nargs="+", action="extend", default=[],
+        help="override config fields, typed by their defaults: num_envs=8 anneal_lr=false hidden_sizes=64,64 "
+        "env_params=max_steps_in_episode:200",
+    )
+    train.add_argument(
+        "--log", default="csv", metavar="SINKS",
+        help=f"comma-separated metric sinks from {','.join(SINKS)} (metrics.csv is always written)",
+    )
+    train.add_argument("--eval-episodes", type=int, default=32, metavar="N", help="evaluation episodes per seed after training (0: skip)")
+    train.add_argument("--greedy", action="store_true", help="evaluate with the distribution's mode instead of sampling")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    commands.add_parser("list", help="algorithms, environments and tuned presets")
+    return parser
+
+
+# ---------------------------------------------------------------- list
+
+
+def command_list(out=None) -> int:
+    out = out or sys.stdout  # looked up now, so redirections of sys.stdout are honoured
+    print("algorithms:", file=out)
+    width = max(len(name) for name in ALGORITHMS)
+    for name, module in ALGORITHMS.items():
+        summary = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
+        print(f"  {name:<{width}}  {summary}", file=out)
+    print("\nenvironments (gymnax), with the algorithms that have a tuned preset for them:", file=out)
+    env_width = max(len(env) for env in gymnax.registered_envs)
+    for env in gymnax.registered_envs:
+        tuned = [name for name, module in ALGORITHMS.items() if env in module.Config.PRESETS]
+        print(f"  {env:<{env_width}}  {'presets: ' + ', '.join(tuned) if tuned else ''}".rstrip(), file=out)
+    print("\npresets per algorithm:", file=out)
+    for name, module in ALGORITHMS.items():
+        print(f"  {name:<{width}}  {', '.join(module.Config.PRESETS) or '(none)'}", file=out)
+    return 0
+
+
+# ---------------------------------------------------------------- train
+
+
+def _resolve_algorithm_and_env(algorithm: str | None, env: str | None) -> tuple[str, str]:
+    if algorithm is not None and env is None and algorithm not in ALGORITHMS and algorithm in gymnax.registered_envs:
+        algorithm, env = None, algorithm  # `pgjax train Acrobot-v1`
+    algorithm = algorithm or DEFAULT_ALGORITHM
+    env = env or DEFAULT_ENV
+    if algorithm not in ALGORITHMS:
+        raise UsageError(f"unknown algorithm {algorithm!r}; known algorithms: {', '.join(ALGORITHMS)}")
+    if env not in gymnax.registered_envs:
+        raise UsageError(f"unknown environment {env!r}; see `pgjax list` for the gymnax environments")
+    return algorithm, env
+
+
+def _sink_names(text: str) -> list[str]:
+    """The sinks asked for, csv always first; unknown or uninstalled ones are usage errors."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SINKS]
+    if unknown:
+        raise UsageError(f"--log: unknown sink(s) {', '.join(unknown)}; choose from {','.join(SINKS)}")
+    names = ["csv"] + [name for name in dict.fromkeys(names) if name != "csv"]
+    for name in names:
+        try:
+            check_available(name)
+        except ImportError as error:
+            raise UsageError(f"--log {name}: {error}") from None
+    return names
+
+
+def _config_dict(config) -> dict:
+    def plain(value):
+        if isinstance(value, tuple):
+            return [plain(item) for item in value]
+        if isinstance(value, (np.ndarray, jax.Array, np.generic)):
+            return np.asarray(value).tolist()
+        return value
+
+    return {field.name: plain(getattr(config, field.name)) for field in dataclasses.fields(config)}
+
+
+def _json_ready(value):
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(item) for item in value]
+    return value
+
+
+def _default_run_dir(algorithm: str, env: str) -> Path:
+    stem = Path("runs") / f"{algorithm}-{env}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir, suffix = stem, 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = stem.with_name(f"{stem.name}-{suffix}")
+    return run_dir
+
+
+class _Progress:
+    """The host side of the training callback: the metrics stream and a progress bar
+    over one seed's env steps, whose postfix shows the throughput of all seeds."""
+
+    def __init__(self, logger: MetricsLogger, config, num_seeds: int, enabled: bool):
+        self.logger = logger
+        self.config = config
+        self.num_seeds = num_seeds
+        self.enabled = enabled
+        self.bar = None
+
+    def start(self) -> None:
+        """Start the clock and the bar; called after compilation so neither counts it."""
+        from tqdm.auto import tqdm
+
+        self.start_time = time.perf_counter()
+        self.bar = tqdm(
+            total=self.config.num_iterations * self.config.batch_size, unit="step", desc="training",
+            disable=not self.enabled, dynamic_ncols=True,
+            # tqdm's own rate would count one seed only; the postfix gives all seeds' rate.
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
+        )
+
+    def __call__(self, metrics: dict) -> None:
+        env_steps = int(np.max(metrics["env_steps"]))
+        self.logger.log(env_steps // self.config.batch_size, metrics)
+        returns = np.asarray(metrics["episode_return"], dtype=np.float64)
+        elapsed = max(time.perf_counter() - self.start_time, 1e-9)
+        self.bar.set_postfix(
+            {"env-steps/s": f"{env_steps * self.num_seeds / elapsed:,.0f}",
+             "return": f"{np.nanmean(returns):.1f}" if np.any(np.isfinite(returns)) else "n/a"},
+            refresh=False,
+        )
+        self.bar.update(env_steps - self.bar.n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _mean_std(values) -> tuple[float, float]:
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return float("nan"), float("nan")
+    return float(finite.mean()), float(finite.std())
+
+
+def command_train(args) -> int:
+    algorithm, env = _resolve_algorithm_and_env(args.algorithm, args.env)
+    module = ALGORITHMS[algorithm]
+    if args.seeds < 1:
+        raise UsageError(f"--seeds: must be a positive integer, got {args.seeds}")
+    if args.seed < 0:
+        raise UsageError(f"--seed: must be a non-negative integer, got {args.seed}")
+    if args.eval_episodes < 0:
+        raise UsageError(f"--eval-episodes: must be a non-negative integer, got {args.eval_episodes}")
+    overrides = {} if args.total_timesteps is None else {"total_timesteps": args.total_timesteps}
+    overrides.update(parse_overrides(module.Config, args.assignments))
+    try:
+        config = module.Config.for_env(env, **overrides)
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
+    sink_names = _sink_names(args.log)
+
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    run_dir = args.out or _default_run_dir(algorithm, env)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_fields = _config_dict(config)
+    (run_dir / "config.json").write_text(json.dumps({"algorithm": algorithm, **config_fields}, indent=2) + "\n")
+    sinks = [make_sink(name, run_dir, config={"algorithm": algorithm, **config_fields}) for name in sink_names]
+
+    keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))
+    with MetricsLogger(sinks, seeds) as logger:
+        progress = _Progress(logger, config, len(seeds), enabled=not args.no_progress)
+        train_all = jax.jit(lambda config, keys: module.train_batch(config, keys, callback=progress))
+        compile_start = time.perf_counter()
+        compiled = train_all.lower(config, keys).compile()
+        compile_seconds = time.perf_counter() - compile_start
+        progress.start()
+        try:
+            states, metrics = jax.block_until_ready(compiled(config, keys))
+            run_seconds = time.perf_counter() - progress.start_time
+        finally:
+            progress.close()
+    metrics = jax.tree.map(np.asarray, metrics)  # leaves [I, S]
+
+    total_env_steps = config.num_iterations * config.batch_size * len(seeds)
+    final_mean, final_std = _mean_std(metrics["episode_return"][-1])
+    summary = {
+        "algorithm": algorithm,
+        "env": env,
+        "seeds": seeds,
+        "iterations": config.num_iterations,
+        "env_steps_per_seed": config.num_iterations * config.batch_size,
+        "final_return_mean": final_mean,
+        "final_return_std": final_std,
+        "final_return_per_seed": metrics["episode_return"][-1].tolist(),
+        "compile_seconds": compile_seconds,
+        "run_seconds": run_seconds,
+        "env_steps_per_second": total_env_steps / run_seconds,
+        "run_dir": str(run_dir),
+    }
+    if args.eval_episodes:
+        num_episodes, greedy = args.eval_episodes, args.greedy
+        evaluate_all = jax.jit(jax.vmap(lambda state, key: module.evaluate(config, state, key, num_episodes, greedy)))
+        eval_keys = jax.vmap(lambda key: jax.random.fold_in(key, 1))(keys)  # unlike any key used in training
+        eval_returns = np.asarray(evaluate_all(states, eval_keys))  # [S, num_episodes]
+        per_seed = eval_returns.mean(axis=1)
+        summary.update(
+            eval_episodes_per_seed=num_episodes, eval_greedy=greedy,
+            eval_return_mean=float(per_seed.mean()), eval_return_std=float(per_seed.std()),
+            eval_return_per_seed=per_seed.tolist(),
+        )
+
+    (run_dir / "summary.json").write_text(json.dumps(_json_ready(summary), indent=2) + "\n")
+    env_steps = metrics["env_steps"][:, 0]
+    plot_learning_curves(
+        {algorithm: (env_steps, metrics["episode_return"].T)}, run_dir / "learning_curve.png", title=f"{algorithm} on {env}"
+    )
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    seeds = summary["seeds"]
+    lines = [
+        ("algorithm", summary["algorithm"]),
+        ("environment", summary["env"]),
+        ("seeds", f"{len(seeds)} ({seeds[0]}..{seeds[-1]})" if len(seeds) > 1 else str(seeds[0])),
+        ("env steps", f"{summary['env_steps_per_seed']:,} per seed in {summary['iterations']} iterations"),
+        ("final return", f"{summary['final_return_mean']:.2f} ± {summary['final_return_std']:.2f} "
+                         "(last iteration, mean ± std over seeds)"),
+    ]
+    if "eval_return_mean" in summary:
+        policy = "greedy" if summary["eval_greedy"] else "stochastic"
+        lines.append(("eval return", f"{summary['eval_return_mean']:.2f} ± {summary['eval_return_std']:.2f} "
+                                     f"({summary['eval_episodes_per_seed']} {policy} episodes per seed)"))
+    lines += [
+        ("env steps/s", f"{summary['env_steps_per_second']:,.0f} (all seeds, excluding compilation)"),
+        ("compile", f"{summary['compile_seconds']:.1f} s"),
+        ("run", f"{summary['run_seconds']:.1f} s"),
+        ("run folder", summary["run_dir"]),
+    ]
+    width = max(len(name) for name, _ in lines)
+    for name, value in lines:
+        print(f"{name:<{width}}  {value}")
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line `argv` (default `sys.argv[1:]`); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "train":
+            return command_train(args)
+        if args.command == "list":
+            return command_list()
+        raise UsageError("choose a command: train or list (see pgjax --help)")
+    except UsageError as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return USAGE_ERROR
+    except SystemExit as exit_:  # --help
+        return exit_.code if isinstance(exit_.code, int) else 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

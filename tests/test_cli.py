@@ -1,0 +1,203 @@
+"""The `pgjax` command, end to end, on tiny runs."""
+
+import contextlib
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import pgjax
+from pgjax.cli import _resolve_algorithm_and_env, main, parse_value
+
+TINY = ["--total-timesteps", "2048", "--set", "num_envs=4", "num_steps=64"]
+ITERATIONS = 2048 // (4 * 64)
+
+
+def read_csv(path):
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        return reader.fieldnames, list(reader)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One 2-seed run with every always-available output, its progress bar on."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["train", "ppo", "CartPole-v1", *TINY, "--seeds", "2", "--seed", "3", "--out", str(out),
+                     "--log", "csv,jsonl", "--eval-episodes", "2"])
+    return code, out, stdout.getvalue(), stderr.getvalue()
+
+
+def test_train_writes_metrics_per_seed_and_iteration(run):
+    code, out, _, _ = run
+    assert code == 0
+    columns, rows = read_csv(out / "metrics.csv")
+    assert columns[:3] == ["seed", "iteration", "env_steps"]
+    assert {"episode_return", "episode_count", "loss", "entropy"} <= set(columns)
+    assert len(rows) == 2 * ITERATIONS
+    assert sorted((int(r["seed"]), int(r["iteration"])) for r in rows) == [
+        (seed, i) for seed in (3, 4) for i in range(1, ITERATIONS + 1)
+    ]
+    for row in rows:
+        assert int(row["env_steps"]) == int(row["iteration"]) * 4 * 64
+
+    jsonl = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(jsonl) == len(rows)
+    for record, row in zip(jsonl, rows):
+        assert set(record) == set(columns)
+        assert record["seed"] == int(row["seed"]) and record["loss"] == pytest.approx(float(row["loss"]))
+
+
+def test_train_writes_config_summary_and_plot(run):
+    code, out, stdout, _ = run
+    assert code == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["algorithm"] == "ppo" and config["env"] == "CartPole-v1"
+    assert (config["num_envs"], config["num_steps"], config["total_timesteps"]) == (4, 64, 2048)
+    assert config["hidden_sizes"] == list(pgjax.ppo.Config().hidden_sizes)
+
+    summary = json.loads((out / "summary.json").read_text())
+    _, rows = read_csv(out / "metrics.csv")
+    last = [float(r["episode_return"]) for r in rows if int(r["iteration"]) == ITERATIONS]
+    assert summary["seeds"] == [3, 4] and summary["iterations"] == ITERATIONS
+    assert summary["final_return_mean"] == pytest.approx(np.mean(last), rel=1e-6)
+    assert summary["final_return_std"] == pytest.approx(np.std(last), rel=1e-6, abs=1e-6)
+    assert len(summary["eval_return_per_seed"]) == 2 and summary["eval_episodes_per_seed"] == 2
+    # A CartPole episode returns 1 per step, at least 1 and at most 500.
+    assert all(1 <= r <= 500 for r in summary["eval_return_per_seed"])
+    assert summary["compile_seconds"] > 0 and summary["env_steps_per_second"] > 0
+
+    assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for text in ("ppo", "CartPole-v1", "compile", "env steps/s", str(out)):
+        assert text in stdout
+
+
+def test_progress_bar_reports_rate_and_return(run):
+    _, _, _, stderr = run
+    assert "env-steps/s=" in stderr and "return=" in stderr
+    assert f"{ITERATIONS * 256}/{ITERATIONS * 256}" in stderr  # it reached the end
+
+
+def test_seeds_are_reproducible_one_at_a_time(run, tmp_path):
+    """`--seeds 1 --seed 4` through the `python -m pgjax` entry point reruns seed 4 of the batch."""
+    _, batch_out, _, _ = run
+    out = tmp_path / "single"
+    result = subprocess.run(
+        [sys.executable, "-m", "pgjax", "train", *TINY, "--seed", "4", "--out", str(out),
+         "--eval-episodes", "0", "--no-progress"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "CartPole-v1" in result.stdout
+    _, single = read_csv(out / "metrics.csv")
+    _, batch = read_csv(batch_out / "metrics.csv")
+    seed4 = [r for r in batch if r["seed"] == "4"]
+    assert len(single) == len(seed4) == ITERATIONS
+    for a, b in zip(single, seed4):
+        assert a["env_steps"] == b["env_steps"]
+        assert float(a["episode_return"]) == pytest.approx(float(b["episode_return"]), rel=1e-3)
+
+
+def test_script_entry_point_reports_errors_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "pgjax.cli", "train", "no-such-algorithm", "CartPole-v1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: unknown algorithm 'no-such-algorithm'")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args, mentions",
+    [
+        (["train", "no-such-algorithm"], "unknown algorithm"),
+        (["train", "ppo", "NoSuchEnv-v0"], "unknown environment"),
+        (["train", "--set", "num_envs=four"], "num_envs"),
+        (["train", "--set", "num_envs=2.5"], "num_envs"),
+        (["train", "--set", "learning_rate=fast"], "learning_rate"),
+        (["train", "--set", "anneal_lr=maybe"], "anneal_lr"),
+        (["train", "--set", "hidden_sizes=64,wide"], "hidden_sizes"),
+        (["train", "--set", "no_such_field=1"], "no_such_field"),
+        (["train", "--set", "num_envs"], "field=value"),
+        (["train", "--set", "num_envs=0"], "num_envs: must be a positive integer"),
+        (["train", "--set", "gamma=1.5"], "gamma"),
+        (["train", "--set", "activation=sigmoid"], "activation"),
+        (["train", "--set", "env_params=no_such_param:3"], "env_params"),
+        (["train", "--set", "num_envs=4", "num_steps=64", "num_minibatches=3"], "num_minibatches"),
+        (["train", "--total-timesteps", "10"], "total_timesteps"),
+        (["train", "--total-timesteps", "many"], "--total-timesteps"),
+        (["train", "--seeds", "0"], "--seeds"),
+        (["train", "--seed", "-1"], "--seed"),
+        (["train", "--eval-episodes", "-1"], "--eval-episodes"),
+        (["train", "--log", "csv,parquet"], "parquet"),
+        (["train", "--no-such-flag"], "--no-such-flag"),
+        (["fly"], "fly"),
+        ([], "command"),
+    ],
+)
+def test_bad_arguments_end_with_one_error_line(args, mentions, capsys, tmp_path):
+    out = tmp_path / "run"
+    code = main([*args, "--out", str(out)] if args[:1] == ["train"] else args)
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    assert mentions in lines[0]
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert not out.exists()  # rejected before any work
+
+
+def test_missing_extra_is_a_usage_error(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)
+    code = main(["train", "--log", "tensorboard", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "pip install 'pgjax[tensorboard]'" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_help_exits_zero(capsys):
+    assert main(["--help"]) == 0
+    assert "train" in capsys.readouterr().out
+
+
+def test_list_names_algorithms_environments_and_presets(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "ppo" in out and "CartPole-v1" in out and "Breakout-MinAtar" in out
+    for name, module in pgjax.ALGORITHMS.items():
+        preset_line = next(line for line in out.splitlines()[::-1] if line.split()[:1] == [name])
+        for env in module.Config.PRESETS:
+            assert env in preset_line
+
+
+@pytest.mark.parametrize(
+    "text, default, value",
+    [
+        ("true", False, True),
+        ("off", True, False),
+        ("8", 4, 8),
+        ("1e6", 4, 1_000_000),
+        ("3e-4", 2.5e-4, 3e-4),
+        ("1", 0.5, 1.0),
+        ("128,64", (64, 64), (128, 64)),
+        ("256", (64, 64), (256,)),
+        ("max_steps_in_episode:200,gravity:9.5", (), (("max_steps_in_episode", 200), ("gravity", 9.5))),
+        ("relu", "tanh", "relu"),
+    ],
+)
+def test_set_values_take_the_type_of_the_default(text, default, value):
+    parsed = parse_value(text, default)
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_a_lone_environment_name_means_the_default_algorithm():
+    assert _resolve_algorithm_and_env("Acrobot-v1", None) == ("ppo", "Acrobot-v1")
+    assert _resolve_algorithm_and_env(None, None) == ("ppo", "CartPole-v1")
