@@ -366,7 +366,7 @@ def _print_summary(summary: dict) -> None:
     lines = [
         ("algorithm", summary["algorithm"]),
         ("environment", summary["env"]),
-        ("seeds", f"{len(seeds)} ({seeds[0]}..{seeds[-1]})" if len(seeds) > 1 else str(seeds[0])),
+        ("seeds", f"{len(seeds)} (seeds {seeds[0]}..{seeds[-1]})" if len(seeds) > 1 else f"1 (seed {seeds[0]})"),
         ("env steps", f"{summary['env_steps_per_seed']:,} per seed in {summary['iterations']} iterations"),
         ("final return", f"{summary['final_return_mean']:.2f} ± {summary['final_return_std']:.2f} "
                          "(last iteration, mean ± std over seeds)"),
