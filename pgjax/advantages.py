@@ -92,3 +92,47 @@ def discounted_returns(
 def normalize(advantages: chex.Array, epsilon: float = 1e-8) -> chex.Array:
     """(A − mean(A)) / (std(A) + ε) over all elements."""
     return (advantages - advantages.mean()) / (advantages.std() + epsilon)
+
+
+# ---------------------------------------------------------------- Monte-Carlo baselines
+
+
+def masked_normalize(advantages: chex.Array, mask: chex.Array, epsilon: float = 1e-8) -> chex.Array:
+    """(A − μ) / (σ + ε) with μ, σ the mean and std of the entries where `mask` is 1;
+    entries where `mask` is 0 become 0 (they are padding, e.g. steps after an episode ended).
+
+    μ = Σ m·A / Σ m,  σ² = Σ m·(A − μ)² / Σ m.  `advantages`, `mask` of equal shape.
+    """
+    chex.assert_equal_shape([advantages, mask])
+    mask = _float(mask, advantages)
+    count = jnp.maximum(mask.sum(), 1.0)
+    mean = (mask * advantages).sum() / count
+    std = jnp.sqrt((mask * (advantages - mean) ** 2).sum() / count)
+    return mask * (advantages - mean) / (std + epsilon)
+
+
+def leave_one_out_baseline(returns: chex.Array) -> chex.Array:
+    """REINFORCE leave-one-out (Kool et al., 2019): each sample's baseline is the mean
+    of the other K − 1 returns of its group, so it is independent of the sample itself
+    and the estimator stays unbiased.
+
+    b_{g,k} = (Σ_j R_{g,j} − R_{g,k}) / (K − 1).   `returns` `[G, K]`, K ≥ 2; returns `[G, K]`.
+    """
+    chex.assert_rank(returns, 2)
+    group_size = returns.shape[1]
+    if group_size < 2:
+        raise ValueError(f"group_size: leave-one-out needs at least 2 samples per group, got {group_size}")
+    return (returns.sum(axis=1, keepdims=True) - returns) / (group_size - 1)
+
+
+def group_normalized_advantages(returns: chex.Array, epsilon: float = 1e-8) -> chex.Array:
+    """GRPO's group-relative advantage (Shao et al., 2024): each return standardised
+    within its group.
+
+    A_{g,k} = (R_{g,k} − mean_j R_{g,j}) / (std_j R_{g,j} + ε),  std the population std.
+    `returns` `[G, K]`; returns `[G, K]` (0 for a group whose returns are all equal).
+    """
+    chex.assert_rank(returns, 2)
+    mean = returns.mean(axis=1, keepdims=True)
+    std = returns.std(axis=1, keepdims=True)
+    return (returns - mean) / (std + epsilon)

@@ -73,6 +73,19 @@ class RunningMeanStd:
         return RunningMeanStd(mean, m2 / total, total)
 
 
+def _is_key_batch(key: chex.PRNGKey) -> bool:
+    """True for a batch of keys `[n]` (typed) or `[n, 2]` (raw uint32), False for one key."""
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    return key.ndim == (1 if typed else 2)
+
+
+def group_reset_keys(key: chex.PRNGKey, num_groups: int, group_size: int) -> chex.PRNGKey:
+    """`num_groups · group_size` reset keys where environments `g·K … g·K + K − 1` share
+    one key, so each group of `K = group_size` environments starts from the same state
+    (the groups RLOO and GRPO compare). Returns keys `[num_groups · group_size]`."""
+    return jnp.repeat(jax.random.split(key, num_groups), group_size, axis=0)
+
+
 class VecEnv:
     """`num_envs` copies of a gymnax environment, vmapped; observations as float32."""
 
@@ -81,7 +94,10 @@ class VecEnv:
         self.num_envs = num_envs
 
     def reset(self, key: chex.PRNGKey, params):
-        keys = jax.random.split(key, self.num_envs)
+        """`key` is one key (split into one per environment) or already one key per
+        environment, `[num_envs]` (see `group_reset_keys`): environments given equal
+        keys start from equal states."""
+        keys = key if _is_key_batch(key) else jax.random.split(key, self.num_envs)
         obs, state = jax.vmap(self.env.reset, in_axes=(0, None))(keys, params)
         return obs.astype(jnp.float32), state
 

@@ -98,3 +98,26 @@ def entropy_bonus(entropy: chex.Array) -> chex.Array:
 def kl_penalty(kl: chex.Array, coef: chex.Numeric) -> chex.Array:
     """β · mean(KL): keeps the new policy near a reference (PPO-KL, GRPO)."""
     return coef * jnp.mean(kl)
+
+
+def adaptive_kl_coef(
+    kl_coef: chex.Numeric,
+    kl: chex.Numeric,
+    target_kl: chex.Numeric,
+    tolerance: float = 1.5,
+    factor: float = 2.0,
+    bounds: tuple[float, float] = (1e-4, 1e4),
+) -> chex.Array:
+    """PPO's adaptive KL-penalty coefficient (Schulman et al., 2017, §4), for the next iteration.
+
+    β ← β · 2   if KL > 1.5 · target_kl   (the policy moved too far: penalise harder)
+    β ← β / 2   if KL < target_kl / 1.5   (it barely moved: penalise less)
+    β ← β       otherwise;   then β ← clip(β, *bounds)
+    `tolerance` (1.5) and `factor` (2) are the paper's constants. The clip matters
+    only in long quiet stretches: halving forever underflows β to 0 in float32,
+    and from 0 doubling can never bring the penalty back. All arguments are scalars.
+    """
+    chex.assert_rank([kl_coef, kl, target_kl], 0)
+    kl_coef = jnp.asarray(kl_coef, jnp.float32)
+    grown = jnp.where(kl > tolerance * target_kl, kl_coef * factor, kl_coef)
+    return jnp.clip(jnp.where(kl < target_kl / tolerance, kl_coef / factor, grown), *bounds)

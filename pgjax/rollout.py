@@ -98,3 +98,75 @@ def rollout(
         # second small call inside every scan step.
         trajectory = trajectory.replace(next_value=value_fn(params, final_obs))
     return env_state, obs, trajectory
+
+
+# ---------------------------------------------------------------- whole episodes
+
+
+@struct.dataclass
+class Episodes(Trajectory):
+    """A `Trajectory` `[T, num_envs, ...]` of each environment's *first* episode.
+
+    `alive[t, i]` is 1.0 while environment i's first episode is running (up to and
+    including the step that ends it) and 0.0 afterwards. Environments auto-reset, so
+    steps after the first episode belong to a new episode that does not count:
+    their `reward`, `terminated`, `truncated` and `episode_done` are zeroed. An episode
+    still running at the last step is marked `truncated` there (cut by the window),
+    so a critic can bootstrap from `next_value`.
+    """
+
+    alive: chex.Array
+
+
+def first_episode_mask(episode_done: chex.Array) -> chex.Array:
+    """alive[t] = Π_{s<t} (1 − done[s]): 1.0 until (and including) the first episode end.
+
+    `episode_done` `[T, ...]` (bool); returns float32 `[T, ...]`.
+    """
+    ended = episode_done.astype(jnp.int32)
+    ended_before = jnp.cumsum(ended, axis=0) - ended
+    return (ended_before == 0).astype(jnp.float32)
+
+
+def rollout_episodes(
+    env,
+    env_params,
+    policy_fn: PolicyFn,
+    value_fn: ValueFn | None,
+    params,
+    key: chex.PRNGKey,
+    num_steps: int,
+    group_size: int = 1,
+):
+    """Reset every environment and run `num_steps` steps; keep each one's first episode.
+
+    Environments `g·K … g·K + K − 1` (`K = group_size`) are reset with the same key,
+    so each group starts from one initial state (with `group_size=1` every
+    environment starts from its own). Every step of the window is simulated (the
+    compiled program has a fixed length); `alive` says which steps count.
+    Returns `(env_state, obs, episodes)` with `episodes` an `Episodes` `[num_steps, num_envs]`.
+    """
+    num_envs = env.num_envs
+    if num_envs % group_size:
+        raise ValueError(f"group_size: must divide num_envs = {num_envs}, got {group_size}")
+    from pgjax.envs import group_reset_keys  # rollout otherwise needs nothing from envs
+
+    reset_key, rollout_key = jax.random.split(key)
+    obs, env_state = env.reset(group_reset_keys(reset_key, num_envs // group_size, group_size), env_params)
+    env_state, obs, trajectory = rollout(
+        env, env_params, policy_fn, value_fn, params, env_state, obs, rollout_key, num_steps
+    )
+    alive = first_episode_mask(trajectory.episode_done)
+    counts = alive > 0
+    window_end = (jnp.arange(num_steps) == num_steps - 1)[:, None] & ~trajectory.episode_done
+    episodes = Episodes(
+        **{
+            **vars(trajectory),
+            "reward": trajectory.reward * alive,
+            "terminated": trajectory.terminated & counts,
+            "truncated": (trajectory.truncated | window_end) & counts,
+            "episode_done": trajectory.episode_done & counts,
+            "alive": alive,
+        }
+    )
+    return env_state, obs, episodes

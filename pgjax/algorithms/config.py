@@ -134,6 +134,12 @@ class BaseConfig:
                 f"total_timesteps: must be at least num_envs * num_steps = {self.batch_size} "
                 f"(one iteration), got {self.total_timesteps}"
             )
+        # Every algorithm that cuts its batch into minibatches needs equal ones.
+        num_minibatches = getattr(self, "num_minibatches", 1)
+        if self.batch_size % num_minibatches:
+            raise ValueError(
+                f"num_minibatches: must divide num_envs * num_steps = {self.batch_size}, got {num_minibatches}"
+            )
         if self.env_params:
             from pgjax.envs import make_env  # validates the parameter names
 
@@ -169,3 +175,44 @@ class BaseConfig:
     def for_env(cls, env_name: str, **overrides):
         """The tuned preset for `env_name` (the defaults where none is tuned), with overrides applied."""
         return cls.make(**{"env": env_name, **cls.PRESETS.get(env_name, {}), **overrides})
+
+
+@struct.dataclass
+class EpisodicConfig(BaseConfig):
+    """Fields of the Monte-Carlo methods, which reset every environment each iteration
+    and learn from whole episodes (`pgjax.rollout.rollout_episodes`)."""
+
+    num_steps: int = static(
+        500, POSITIVE_INT,
+        "window simulated per environment per iteration; its first episode counts, so make it at least "
+        "the episode length (an episode still running at the window's end is cut)",
+    )
+    ent_coef: float = hyper(0.0, NON_NEGATIVE, "entropy bonus coefficient")
+
+    def check(self):
+        super().check()
+        # The running statistics of these wrappers are re-initialised by every reset, and
+        # these methods reset every iteration, so the statistics would never accumulate.
+        for name in ("normalize_observations", "scale_rewards"):
+            if getattr(self, name):
+                raise ValueError(f"{name}: must be False for episodic collection (every iteration resets the "
+                                 f"environments and with them the running statistics)")
+
+
+@struct.dataclass
+class GroupConfig(EpisodicConfig):
+    """Episodes in groups of `group_size` that start from one shared initial state
+    (RLOO, GRPO): `num_envs = num_groups · group_size`."""
+
+    num_envs: int = static(16, POSITIVE_INT, "parallel environments, num_groups * group_size")
+    num_groups: int = static(4, POSITIVE_INT, "groups of environments that share an initial state")
+    group_size: int = static(4, POSITIVE_INT, "environments (episodes) per group, K")
+
+    def check(self):
+        super().check()
+        if self.group_size < 2:
+            raise ValueError(f"group_size: must be at least 2 (a group baseline needs other episodes), "
+                             f"got {self.group_size}")
+        if self.num_envs != self.num_groups * self.group_size:
+            raise ValueError(f"num_envs: must equal num_groups * group_size = "
+                             f"{self.num_groups} * {self.group_size}, got {self.num_envs}")

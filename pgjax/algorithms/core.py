@@ -4,6 +4,10 @@
 - `make_env_and_network`, `init_state`: the environment stack and the actor-critic.
 - `collect`: one rollout of `num_steps × num_envs` transitions plus its episode metrics.
 - `make_optimizer`, `apply_gradients`, `minibatch_epochs`: the learning loop.
+- `advantage_batch`, `actor_critic_loss`, `gradient_step`: the GAE batch and the
+  policy + value − entropy loss that A2C, PPO and PPO-KL share.
+- `collect_episodes`, `reward_to_go`, `mask_weights`, `masked_policy_gradient_step`: whole
+  episodes and the masked Monte-Carlo policy gradient that REINFORCE, RLOO and GRPO share.
 - `train`, `train_batch`: `init` then a `lax.scan` of `update`, optionally reporting
   progress to the host from inside the compiled program.
 - `evaluate`: returns of fresh episodes under the current policy.
@@ -21,9 +25,11 @@ import numpy as np
 import optax
 from flax import struct
 
+from pgjax import losses
+from pgjax.advantages import discounted_returns, gae, normalize
 from pgjax.envs import is_discrete, make_vec_env
 from pgjax.networks import ActorCritic
-from pgjax.rollout import Trajectory, rollout
+from pgjax.rollout import Trajectory, rollout, rollout_episodes
 
 
 @struct.dataclass
@@ -178,13 +184,21 @@ def minibatch_epochs(
 # ---------------------------------------------------------------- whole runs
 
 
-def _scan_updates(update_fn, state, num_iterations: int, callback: Callable | None):
+def _scan_updates(update_fn, state, num_iterations: int, callback: Callable | None, axis_name: str | None = None):
+    def report(metrics):
+        # Hand the host plain NumPy copies: device arrays kept alive past the
+        # callback can deadlock the runtime that is still executing the program.
+        jax.debug.callback(lambda m: callback(jax.tree.map(np.asarray, m)), metrics)
+
     def body(state, _):
         state, metrics = update_fn(state)
-        if callback is not None:
-            # Hand the host plain NumPy copies: device arrays kept alive past the
-            # callback can deadlock the runtime that is still executing the program.
-            jax.debug.callback(lambda m: callback(jax.tree.map(np.asarray, m)), metrics)
+        if callback is not None and axis_name is None:
+            report(metrics)
+        elif callback is not None:
+            # Inside `shard_map` each device holds a slice of the runs: gather them all and
+            # report from the first device only, so the host sees every run once per iteration.
+            gathered = jax.lax.all_gather(metrics, axis_name, tiled=True)
+            jax.lax.cond(jax.lax.axis_index(axis_name) == 0, report, lambda _: None, gathered)
         return state, metrics
 
     return jax.lax.scan(body, state, None, length=num_iterations)
@@ -239,3 +253,199 @@ def evaluate(config, state: TrainState, key: chex.PRNGKey, num_episodes: int, gr
 
     init = (env_state, obs, key, jnp.zeros(num_episodes, bool), jnp.zeros(num_episodes))
     return jax.lax.while_loop(running, step, init)[4]
+
+
+# ---------------------------------------------------------------- actor-critic losses
+
+
+@struct.dataclass
+class Batch:
+    """One iteration's learning data, flattened to `[B = T·N, ...]` (time-major order)."""
+
+    transitions: Trajectory
+    advantages: chex.Array  # GAE advantages A_t
+    targets: chex.Array  # value targets A_t + V(s_t)
+    old_policy: Any = None  # π_old(·|s_t) as a distribution, for methods that need the exact KL
+
+
+def advantage_batch(config, trajectory: Trajectory, old_policy=None) -> Batch:
+    """GAE advantages and targets (`config.gamma`, `config.gae_lambda`) for a rollout,
+    flattened with it (and with `old_policy`, if given) into one `Batch`."""
+    advantages, targets = gae(
+        trajectory.reward, trajectory.value, trajectory.next_value,
+        trajectory.terminated, trajectory.truncated, config.gamma, config.gae_lambda,
+    )
+    return flatten_time(Batch(trajectory, advantages, targets, old_policy))
+
+
+def actor_critic_loss(config, network: ActorCritic, policy_loss_fn: Callable, value_clip_eps=None) -> Callable:
+    """The loss shared by A2C, PPO and PPO-KL, which differ only in the policy term:
+
+        L(θ) = policy_loss_fn(π_θ, batch, A) + vf_coef · value_loss − ent_coef · mean H(π_θ)
+
+    `A` is the batch's advantages, standardised when `config.normalize_advantages`;
+    `policy_loss_fn(dist, batch, advantages) -> (loss, aux)`; the value loss is
+    clipped around the old values by `value_clip_eps` unless it is None.
+    Returns `loss_fn(params, batch) -> (loss, metrics)`.
+    """
+    def loss_fn(params, batch: Batch):
+        dist, values = network.apply(params, batch.transitions.obs)
+        advantages = normalize(batch.advantages) if config.normalize_advantages else batch.advantages
+        policy_loss, aux = policy_loss_fn(dist, batch, advantages)
+        value_loss = losses.value_loss(values, batch.targets, batch.transitions.value, value_clip_eps)
+        entropy = dist.entropy().mean()
+        loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
+        return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy, **aux}
+
+    return loss_fn
+
+
+def descend(config, state: TrainState, loss_fn: Callable, batch, num_epochs: int, num_minibatches: int):
+    """`num_epochs × num_minibatches` Adam steps of `loss_fn(params, minibatch) -> (loss, metrics)`
+    on `batch` (see `minibatch_epochs`), at this iteration's step size.
+    Returns `(state with new params, optimiser state and key, metrics incl. learning_rate)`."""
+    step_size = learning_rate(config, state.iteration)
+    shuffle_key, key = jax.random.split(state.key)
+    (params, opt_state), metrics = minibatch_epochs(
+        gradient_step(loss_fn, make_optimizer(config), step_size), (state.params, state.opt_state),
+        batch, shuffle_key, num_epochs, num_minibatches,
+    )
+    return state.replace(params=params, opt_state=opt_state, key=key), {**metrics, "learning_rate": step_size}
+
+
+def gradient_step(loss_fn: Callable, optimizer, step_size) -> Callable:
+    """One optimiser step on `loss_fn(params, batch) -> (loss, metrics)`, shaped as a scan
+    body for `minibatch_epochs`: `((params, opt_state), batch) -> ((params, opt_state), metrics)`."""
+
+    def step(carry, batch):
+        params, opt_state = carry
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
+        params, opt_state = apply_gradients(optimizer, params, opt_state, grads, step_size)
+        return (params, opt_state), {"loss": loss, **metrics}
+
+    return step
+
+
+def entry_points(init_fn: Callable, update_fn: Callable) -> tuple[Callable, Callable]:
+    """An algorithm's `train(config, key, callback=None)` and `train_batch(config, keys,
+    callback=None)`, built from its `init` and `update` (see `train` and `train_batch`)."""
+
+    def train_one(config, key: chex.PRNGKey, callback: Callable | None = None):
+        return train(init_fn, update_fn, config, key, callback)
+
+    def train_many(config, keys: chex.PRNGKey, callback: Callable | None = None):
+        return train_batch(init_fn, update_fn, config, keys, callback)
+
+    train_one.__doc__, train_many.__doc__ = train.__doc__, train_batch.__doc__
+    return train_one, train_many
+
+
+def continue_training(update_fn, config, state: TrainState, num_iterations: int, callback: Callable | None = None):
+    """`num_iterations` more scanned `update`s from `state`. Returns `(state, metrics [num_iterations])`.
+
+    Training in chunks (`init`, then `continue_training` k times) gives the same numbers as one
+    `train`: everything that changes lives in `state`, and the learning-rate schedule reads
+    `state.iteration` and `config.num_iterations`, never the chunk length.
+    """
+    return _scan_updates(lambda s: update_fn(config, s), state, num_iterations, callback)
+
+
+def train_runs(
+    init_fn, update_fn, configs, keys: chex.PRNGKey, callback: Callable | None = None, axis_name: str | None = None
+):
+    """Like `train_batch`, but each run has its own hyperparameters: every traced leaf of
+    `configs` and `keys` carries a leading run axis `[R]` (run `r` is `configs[r]` with `keys[r]`).
+
+    Static fields are shared, so all `R` runs are one program. The scan over iterations sits
+    outside the vmap, so `callback` receives `[R]` metric leaves once per iteration.
+    Returns `(states [R], metrics [num_iterations, R])`.
+
+    `axis_name`: when called inside `shard_map` over a mesh axis of that name (each device
+    holding a slice of the runs), `callback` still sees all runs, once, from the first device.
+    """
+    states = jax.vmap(init_fn)(configs, keys)
+    update_all = jax.vmap(update_fn)
+    return _scan_updates(lambda s: update_all(configs, s), states, configs.num_iterations, callback, axis_name)
+
+
+# ---------------------------------------------------------------- whole episodes (Monte-Carlo methods)
+
+
+def collect_episodes(config, state: TrainState, group_size: int = 1, use_critic: bool = False):
+    """Reset every environment (groups of `group_size` share a reset key) and roll the
+    policy for `num_steps`; see `pgjax.rollout.rollout_episodes`.
+    Returns `(state, episodes)`."""
+    env, env_params = make_env(config)
+    network = make_network(config, env, env_params)
+    key, rollout_key = jax.random.split(state.key)
+    if use_critic:
+        policy_fn = network.apply
+        value_fn = lambda params, obs: network.apply(params, obs, method=ActorCritic.value)  # noqa: E731
+    else:
+        # Critic-free: skip the value head on every step of the rollout.
+        def policy_fn(params, obs):
+            dist = network.apply(params, obs, method=ActorCritic.policy)
+            return dist, jnp.zeros(obs.shape[0])
+
+        value_fn = None
+    env_state, obs, episodes = rollout_episodes(
+        env, env_params, policy_fn, value_fn, state.params, rollout_key, config.num_steps, group_size
+    )
+    return state.replace(env_state=env_state, obs=obs, key=key), episodes
+
+
+def reward_to_go(config, episodes) -> chex.Array:
+    """G_t of each environment's first episode `[T, num_envs]` (zero after it ended),
+    bootstrapping from V(s_{t+1}) where the episode was cut (`next_value` is zero for
+    critic-free methods)."""
+    return discounted_returns(
+        episodes.reward, episodes.terminated, episodes.truncated, config.gamma,
+        bootstrap=episodes.next_value * episodes.alive,
+    )
+
+
+def mask_weights(alive: chex.Array) -> chex.Array:
+    """w = alive · n / Σ alive, so that mean(w · x) over all n entries is the mean of x over
+    the alive ones. Scaling a per-sample loss term by w turns any `losses.*` mean into a
+    masked mean (for the clipped surrogate too, since w ≥ 0 commutes with its min)."""
+    return alive * (alive.size / jnp.maximum(alive.sum(), 1.0))
+
+
+def masked_policy_gradient_step(config, state: TrainState, episodes, advantages, value_targets=None):
+    """One Adam step on the Monte-Carlo policy-gradient loss over the alive steps:
+
+        L = −mean_alive(log π(a|s) · A) − ent_coef · mean_alive(H[π(·|s)])
+            [+ vf_coef · ½ mean_alive((V(s) − y)²)   when `value_targets` y are given]
+
+    `advantages`, `value_targets` `[T, num_envs]`. Returns `(state, metrics)`.
+    """
+    chex.assert_equal_shape([advantages, episodes.alive])
+    env, env_params = make_env(config)
+    network = make_network(config, env, env_params)
+    optimizer = make_optimizer(config)
+    step_size = learning_rate(config, state.iteration)
+    weights = mask_weights(episodes.alive)
+
+    def loss_fn(params, episodes):
+        dist, values = network.apply(params, episodes.obs)
+        policy_loss = losses.policy_gradient_loss(dist.log_prob(episodes.action), advantages * weights)
+        entropy = jnp.mean(dist.entropy() * weights)
+        loss = policy_loss - config.ent_coef * entropy
+        metrics = {"policy_loss": policy_loss, "entropy": entropy}
+        if value_targets is not None:
+            # ½ mean(w (V − y)²) = ½ mean((√w V − √w y)²): value_loss on rescaled values.
+            root = jnp.sqrt(weights)
+            value_loss = losses.value_loss(root * values, root * value_targets)
+            loss = loss + config.vf_coef * value_loss
+            metrics["value_loss"] = value_loss
+        return loss, metrics
+
+    step = gradient_step(loss_fn, optimizer, step_size)
+    (params, opt_state), metrics = step((state.params, state.opt_state), episodes)
+    return state.replace(params=params, opt_state=opt_state), {**metrics, "learning_rate": step_size}
+
+
+def group_returns(config, episodes) -> chex.Array:
+    """R `[num_groups, group_size]`: each episode's discounted return from its first step,
+    arranged by the groups that `collect_episodes(..., group_size)` reset together."""
+    return reward_to_go(config, episodes)[0].reshape(config.num_groups, config.group_size)

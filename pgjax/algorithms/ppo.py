@@ -8,21 +8,10 @@ with GAE, then take `update_epochs × num_minibatches` Adam steps on
 
 from __future__ import annotations
 
-import jax
 
 from pgjax import losses
-from pgjax.advantages import gae, normalize
 from pgjax.algorithms import core
-from pgjax.algorithms.config import (
-    BOOL,
-    NON_NEGATIVE,
-    POSITIVE,
-    POSITIVE_INT,
-    UNIT_INTERVAL,
-    BaseConfig,
-    hyper,
-    static,
-)
+from pgjax.algorithms.config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, BaseConfig, hyper, static
 from pgjax.algorithms.core import TrainState, evaluate  # noqa: F401  (part of the protocol)
 from flax import struct
 
@@ -61,13 +50,6 @@ class Config(BaseConfig):
         ),
     }
 
-    def check(self):
-        super().check()
-        if self.batch_size % self.num_minibatches:
-            raise ValueError(
-                f"num_minibatches: must divide num_envs * num_steps = {self.batch_size}, got {self.num_minibatches}"
-            )
-
 
 def init(config: Config, key) -> TrainState:
     return core.init_state(config, key)
@@ -75,48 +57,17 @@ def init(config: Config, key) -> TrainState:
 
 def update(config: Config, state: TrainState):
     state, trajectory, network = core.collect(config, state)
-    advantages, targets = gae(
-        trajectory.reward, trajectory.value, trajectory.next_value,
-        trajectory.terminated, trajectory.truncated, config.gamma, config.gae_lambda,
-    )
-    batch = core.flatten_time((trajectory, advantages, targets))
-    optimizer = core.make_optimizer(config)
-    step_size = core.learning_rate(config, state.iteration)
+    batch = core.advantage_batch(config, trajectory)
 
-    def loss_fn(params, minibatch):
-        transitions, advantages, targets = minibatch
-        dist, values = network.apply(params, transitions.obs)
-        if config.normalize_advantages:
-            advantages = normalize(advantages)
-        policy_loss, aux = losses.clipped_surrogate_loss(
-            dist.log_prob(transitions.action), transitions.log_prob, advantages, config.clip_eps
+    def clipped_surrogate(dist, batch, advantages):
+        return losses.clipped_surrogate_loss(
+            dist.log_prob(batch.transitions.action), batch.transitions.log_prob, advantages, config.clip_eps
         )
-        value_loss = losses.value_loss(
-            values, targets, transitions.value, config.clip_eps if config.clip_value else None
-        )
-        entropy = dist.entropy().mean()
-        loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
-        return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy, **aux}
 
-    def minibatch_step(carry, minibatch):
-        params, opt_state = carry
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, minibatch)
-        params, opt_state = core.apply_gradients(optimizer, params, opt_state, grads, step_size)
-        return (params, opt_state), {"loss": loss, **metrics}
-
-    update_key, key = jax.random.split(state.key)
-    (params, opt_state), learn_metrics = core.minibatch_epochs(
-        minibatch_step, (state.params, state.opt_state), batch, update_key,
-        config.update_epochs, config.num_minibatches,
-    )
-    state = state.replace(params=params, opt_state=opt_state, key=key)
+    loss_fn = core.actor_critic_loss(config, network, clipped_surrogate, config.clip_eps if config.clip_value else None)
+    state, learn_metrics = core.descend(config, state, loss_fn, batch, config.update_epochs, config.num_minibatches)
     state, metrics = core.episode_metrics(config, state, trajectory)
-    return state, {**metrics, **learn_metrics, "learning_rate": step_size}
+    return state, {**metrics, **learn_metrics}
 
 
-def train(config: Config, key, callback=None):
-    return core.train(init, update, config, key, callback)
-
-
-def train_batch(config: Config, keys, callback=None):
-    return core.train_batch(init, update, config, keys, callback)
+train, train_batch = core.entry_points(init, update)

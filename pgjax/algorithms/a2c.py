@@ -1,0 +1,65 @@
+"""Synchronous advantage actor-critic, A2C (Mnih et al., 2016; the synchronous variant).
+
+One iteration: roll out `num_steps × num_envs` transitions, estimate advantages
+with GAE, then take a single gradient step on the whole batch of
+
+    L = −mean(log π(a|s) · A) + vf_coef · value_loss − ent_coef · entropy.
+
+Each batch is used once, so the policy gradient is on-policy and needs no
+importance ratio; many small batches (few steps, many environments) replace
+PPO's many epochs over one large batch.
+"""
+
+from __future__ import annotations
+
+from flax import struct
+
+from pgjax import losses
+from pgjax.algorithms import core
+from pgjax.algorithms.config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, BaseConfig, hyper, static
+from pgjax.algorithms.core import TrainState, evaluate  # noqa: F401  (part of the protocol)
+
+_CONTINUOUS = dict(normalize_observations=True, scale_rewards=True, ent_coef=0.0)
+
+
+@struct.dataclass
+class Config(BaseConfig):
+    # A2C's own defaults: many environments and short rollouts, i.e. small frequent updates.
+    num_envs: int = static(16, POSITIVE_INT, "parallel environments")
+    num_steps: int = static(8, POSITIVE_INT, "steps per environment per iteration")
+    normalize_advantages: bool = static(False, BOOL, "standardise advantages over each batch")
+    learning_rate: float = hyper(7e-4, POSITIVE, "Adam step size")
+    gae_lambda: float = hyper(1.0, UNIT_INTERVAL, "GAE λ (1: n-step returns as in the original A2C)")
+    ent_coef: float = hyper(0.01, NON_NEGATIVE, "entropy bonus coefficient")
+    vf_coef: float = hyper(0.5, NON_NEGATIVE, "value loss coefficient")
+
+    PRESETS = {
+        "CartPole-v1": dict(total_timesteps=1_000_000, ent_coef=0.0, gae_lambda=0.95),
+        "Acrobot-v1": dict(total_timesteps=500_000, ent_coef=0.0, gae_lambda=0.95),
+        "Catch-bsuite": dict(total_timesteps=200_000),
+        "Pendulum-v1": dict(
+            _CONTINUOUS, num_envs=16, num_steps=16, total_timesteps=1_000_000, gamma=0.95, gae_lambda=0.95,
+            normalize_advantages=True,
+        ),
+    }
+
+
+def init(config: Config, key) -> TrainState:
+    return core.init_state(config, key)
+
+
+def _policy_gradient(dist, batch, advantages):
+    return losses.policy_gradient_loss(dist.log_prob(batch.transitions.action), advantages), {}
+
+
+def update(config: Config, state: TrainState):
+    state, trajectory, network = core.collect(config, state)
+    loss_fn = core.actor_critic_loss(config, network, _policy_gradient)
+    state, learn_metrics = core.descend(
+        config, state, loss_fn, core.advantage_batch(config, trajectory), num_epochs=1, num_minibatches=1
+    )
+    state, metrics = core.episode_metrics(config, state, trajectory)
+    return state, {**metrics, **learn_metrics}
+
+
+train, train_batch = core.entry_points(init, update)

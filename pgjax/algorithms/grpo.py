@@ -1,0 +1,90 @@
+"""Group-relative policy optimisation (Shao et al., 2024), for environments.
+
+One iteration: `num_groups` groups of `group_size` = K episodes, each group
+started from one shared state (as in RLOO). Each episode's return is
+standardised within its group, A_{g,k} = (R_{g,k} − mean_g R) / (std_g R + ε), and
+given to every step of the episode; no critic. Then `update_epochs ×
+num_minibatches` Adam steps on
+
+    L = clipped_surrogate(π_θ, π_old, A) + kl_coef · mean KL(π_θ ‖ π_ref) − ent_coef · entropy,
+
+all means over the steps of the episodes (not the masked steps after them).
+π_ref is the initial policy, frozen in the `TrainState`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+from flax import struct
+
+from pgjax import losses
+from pgjax.advantages import group_normalized_advantages
+from pgjax.algorithms import core
+from pgjax.algorithms.config import NON_NEGATIVE, POSITIVE, POSITIVE_INT, GroupConfig, hyper, static
+from pgjax.algorithms.core import evaluate  # noqa: F401  (part of the protocol)
+from pgjax.networks import ActorCritic
+
+
+@struct.dataclass
+class Config(GroupConfig):
+    update_epochs: int = static(4, POSITIVE_INT, "passes over each batch")
+    num_minibatches: int = static(4, POSITIVE_INT, "minibatches per pass")
+    clip_eps: float = hyper(0.2, POSITIVE, "surrogate clip range ε")
+    kl_coef: float = hyper(0.0, NON_NEGATIVE, "β, weight of the KL penalty to the reference (initial) policy")
+    advantage_eps: float = hyper(1e-8, POSITIVE, "ε added to the group std of the returns")
+
+    PRESETS = {
+        "CartPole-v1": dict(
+            num_envs=16, num_groups=4, group_size=4, num_steps=500, total_timesteps=2_000_000, learning_rate=1e-3,
+        ),
+        "Pendulum-v1": dict(
+            num_envs=16, num_groups=4, group_size=4, num_steps=200, total_timesteps=2_000_000,
+            learning_rate=1e-3, gamma=0.95,
+        ),
+        "Catch-bsuite": dict(
+            num_envs=16, num_groups=4, group_size=4, num_steps=9, total_timesteps=50_000, learning_rate=1e-3,
+            num_minibatches=2,
+        ),
+    }
+
+
+@struct.dataclass
+class TrainState(core.TrainState):
+    reference_params: Any  # π_ref of the KL penalty: the initial parameters, never updated
+
+
+def init(config: Config, key) -> TrainState:
+    state = core.init_state(config, key, state_cls=TrainState, reference_params=None)
+    return state.replace(reference_params=state.params)
+
+
+def update(config: Config, state: TrainState):
+    state, episodes = core.collect_episodes(config, state, group_size=config.group_size)
+    advantages = group_normalized_advantages(core.group_returns(config, episodes), config.advantage_eps)
+    weights = core.mask_weights(episodes.alive)
+    # Each step gets its episode's advantage; the weights make every mean below a mean
+    # over the episodes' steps, also inside a shuffled minibatch.
+    batch = core.flatten_time((episodes, advantages.reshape(-1) * weights, weights))
+    env, env_params = core.make_env(config)
+    network = core.make_network(config, env, env_params)
+    policy = lambda params, obs: network.apply(params, obs, method=ActorCritic.policy)  # noqa: E731
+
+    def loss_fn(params, minibatch):
+        transitions, weighted_advantages, weights = minibatch
+        dist = policy(params, transitions.obs)
+        surrogate, aux = losses.clipped_surrogate_loss(
+            dist.log_prob(transitions.action), transitions.log_prob, weighted_advantages, config.clip_eps
+        )
+        kl = jnp.mean(weights * dist.kl(policy(state.reference_params, transitions.obs)))
+        entropy = jnp.mean(weights * dist.entropy())
+        loss = surrogate + losses.kl_penalty(kl, config.kl_coef) - config.ent_coef * entropy
+        return loss, {"policy_loss": surrogate, "reference_kl": kl, "entropy": entropy, **aux}
+
+    state, learn_metrics = core.descend(config, state, loss_fn, batch, config.update_epochs, config.num_minibatches)
+    state, metrics = core.episode_metrics(config, state, episodes)
+    return state, {**metrics, **learn_metrics}
+
+
+train, train_batch = core.entry_points(init, update)

@@ -1,0 +1,53 @@
+"""REINFORCE leave-one-out (Kool et al., 2019; Ahmadian et al., 2024).
+
+One iteration: `num_groups` groups of `group_size` = K environments; the K
+environments of a group are reset with the same key, so they start from one
+state and differ only by the policy's (and the environment's) randomness. Each
+episode's return R_{g,k} (discounted from its first step) is baselined by the
+mean return of the other K − 1 episodes of its group, a baseline that needs no
+critic and keeps the estimator unbiased. One Adam step on
+
+    L = −mean_alive(log π(a_t|s_t) · (R_{g,k} − b_{g,k})) − ent_coef · entropy,
+    b_{g,k} = (Σ_j R_{g,j} − R_{g,k}) / (K − 1).
+"""
+
+from __future__ import annotations
+
+from flax import struct
+
+from pgjax.advantages import leave_one_out_baseline
+from pgjax.algorithms import core
+from pgjax.algorithms.config import GroupConfig
+from pgjax.algorithms.core import TrainState, evaluate  # noqa: F401  (part of the protocol)
+
+
+@struct.dataclass
+class Config(GroupConfig):
+    PRESETS = {
+        "CartPole-v1": dict(
+            num_envs=16, num_groups=4, group_size=4, num_steps=500, total_timesteps=2_000_000, learning_rate=3e-3,
+        ),
+        "Pendulum-v1": dict(
+            num_envs=16, num_groups=4, group_size=4, num_steps=200, total_timesteps=2_000_000,
+            learning_rate=1e-3, gamma=0.95,
+        ),
+        "Catch-bsuite": dict(
+            num_envs=16, num_groups=4, group_size=4, num_steps=9, total_timesteps=50_000, learning_rate=3e-3,
+        ),
+    }
+
+
+def init(config: Config, key) -> TrainState:
+    return core.init_state(config, key)
+
+
+def update(config: Config, state: TrainState):
+    state, episodes = core.collect_episodes(config, state, group_size=config.group_size)
+    episode_return = core.group_returns(config, episodes)
+    advantages = (episode_return - leave_one_out_baseline(episode_return)).reshape(-1)
+    state, learn_metrics = core.masked_policy_gradient_step(config, state, episodes, advantages * episodes.alive)
+    state, metrics = core.episode_metrics(config, state, episodes)
+    return state, {**metrics, **learn_metrics}
+
+
+train, train_batch = core.entry_points(init, update)

@@ -1,0 +1,140 @@
+"""Trust region policy optimisation, TRPO (Schulman et al., 2015), with a GAE critic.
+
+One iteration: roll out, estimate advantages with GAE, then
+
+1. actor: one natural-gradient step on the surrogate
+       L(θ) = mean(π_θ(a|s) / π_old(a|s) · A)   subject to   D̄(θ) = mean KL(π_old ‖ π_θ) ≤ max_kl,
+   the direction (F + λI)⁻¹∇L from `cg_iterations` of conjugate gradient on
+   Fisher–vector products (F = ∇²D̄ at θ_old, never materialised), scaled so the
+   quadratic KL model equals `max_kl`, then halved (`backtrack_ratio`) up to
+   `line_search_steps` times until the true KL is ≤ max_kl and L improved;
+2. critic: `update_epochs × num_minibatches` Adam steps on ½(V − target)².
+
+Actor and critic are separate parameter subtrees of one `ActorCritic`: the
+trust region is over the actor's parameters only, and the Adam state covers only
+the critic's.
+"""
+
+from __future__ import annotations
+
+import jax
+from flax import struct
+from jax.flatten_util import ravel_pytree
+
+from pgjax import losses, optim
+from pgjax.advantages import normalize
+from pgjax.algorithms import core
+from pgjax.algorithms.config import BOOL, OPEN_UNIT_INTERVAL, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, BaseConfig, hyper, static
+from pgjax.algorithms.core import TrainState, evaluate  # noqa: F401  (part of the protocol)
+from pgjax.networks import ActorCritic
+
+_CRITIC_MODULES = ("critic_torso", "critic_head")
+_CONTINUOUS = dict(normalize_observations=True, scale_rewards=True)
+
+
+@struct.dataclass
+class Config(BaseConfig):
+    update_epochs: int = static(5, POSITIVE_INT, "critic passes over each batch")
+    num_minibatches: int = static(4, POSITIVE_INT, "critic minibatches per pass")
+    cg_iterations: int = static(10, POSITIVE_INT, "conjugate-gradient iterations for the natural gradient")
+    line_search_steps: int = static(10, POSITIVE_INT, "most backtracking steps before the update is rejected")
+    normalize_advantages: bool = static(True, BOOL, "standardise advantages over each batch")
+    num_envs: int = static(8, POSITIVE_INT, "parallel environments")
+    num_steps: int = static(256, POSITIVE_INT, "steps per environment per iteration")
+    learning_rate: float = hyper(1e-3, POSITIVE, "critic's Adam step size")
+    max_grad_norm: float = hyper(0.5, POSITIVE, "critic's global gradient-norm clip")
+    gae_lambda: float = hyper(0.95, UNIT_INTERVAL, "GAE λ")
+    max_kl: float = hyper(0.01, POSITIVE, "trust region: most mean KL(π_old ‖ π) per update")
+    cg_damping: float = hyper(0.1, POSITIVE, "λ added to the Fisher's diagonal")
+    backtrack_ratio: float = hyper(0.5, OPEN_UNIT_INTERVAL, "line-search step shrink factor")
+
+    PRESETS = {
+        "CartPole-v1": dict(total_timesteps=1_000_000, max_kl=0.05),
+        "Acrobot-v1": dict(total_timesteps=500_000, max_kl=0.02),
+        "Catch-bsuite": dict(total_timesteps=200_000, max_kl=0.05),
+        "Pendulum-v1": dict(
+            _CONTINUOUS, num_envs=16, num_steps=256, total_timesteps=1_000_000, gamma=0.95, gae_lambda=0.95,
+            max_kl=0.05,
+        ),
+    }
+
+
+def _split(params):
+    """`(actor, critic)` subtrees of the `ActorCritic` parameters."""
+    layers = params["params"]
+    actor = {name: p for name, p in layers.items() if name not in _CRITIC_MODULES}
+    critic = {name: p for name, p in layers.items() if name in _CRITIC_MODULES}
+    return actor, critic
+
+
+def _merge(actor, critic):
+    return {"params": {**actor, **critic}}
+
+
+def init(config: Config, key) -> TrainState:
+    state = core.init_state(config, key)
+    _, critic = _split(state.params)
+    return state.replace(opt_state=core.make_optimizer(config).init(critic))
+
+
+def _natural_gradient_step(config: Config, network: ActorCritic, actor, critic, batch: core.Batch):
+    """The actor parameters after one line-searched trust-region step, and metrics."""
+    flat_actor, unravel = ravel_pytree(actor)
+    transitions = batch.transitions
+    advantages = normalize(batch.advantages) if config.normalize_advantages else batch.advantages
+
+    def policy(flat):
+        return network.apply(_merge(unravel(flat), critic), transitions.obs, method=ActorCritic.policy)
+
+    def surrogate(flat):
+        loss, _ = losses.importance_weighted_loss(
+            policy(flat).log_prob(transitions.action), transitions.log_prob, advantages
+        )
+        return -loss
+
+    def mean_kl(flat):
+        return batch.old_policy.kl(policy(flat)).mean()
+
+    old_surrogate, gradient = jax.value_and_grad(surrogate)(flat_actor)
+    fisher = optim.fisher_vector_product_fn(mean_kl, flat_actor, config.cg_damping)
+    full_step, expected_improvement = optim.trust_region_step(fisher, gradient, config.max_kl, config.cg_iterations)
+
+    def is_acceptable(candidate):
+        return (mean_kl(candidate) <= config.max_kl) & (surrogate(candidate) > old_surrogate)
+
+    flat_actor, step_fraction = optim.backtracking_line_search(
+        is_acceptable, flat_actor, full_step, config.line_search_steps, config.backtrack_ratio
+    )
+    metrics = {
+        "surrogate_improvement": surrogate(flat_actor) - old_surrogate,
+        "expected_improvement": expected_improvement,
+        "kl": mean_kl(flat_actor),
+        "step_fraction": step_fraction,
+        "entropy": policy(flat_actor).entropy().mean(),
+    }
+    return unravel(flat_actor), metrics
+
+
+def update(config: Config, state: TrainState):
+    state, trajectory, network = core.collect(config, state)
+    old_policy = network.apply(state.params, trajectory.obs, method=ActorCritic.policy)
+    batch = core.advantage_batch(config, trajectory, old_policy)
+    actor, critic = _split(state.params)
+    actor, actor_metrics = _natural_gradient_step(config, network, actor, critic, batch)
+
+    def critic_loss(critic, batch):
+        values = network.apply(_merge(actor, critic), batch.transitions.obs, method=ActorCritic.value)
+        return losses.value_loss(values, batch.targets), {}
+
+    step_size = core.learning_rate(config, state.iteration)
+    critic_key, key = jax.random.split(state.key)
+    (critic, opt_state), critic_metrics = core.minibatch_epochs(
+        core.gradient_step(critic_loss, core.make_optimizer(config), step_size), (critic, state.opt_state),
+        batch, critic_key, config.update_epochs, config.num_minibatches,
+    )
+    state = state.replace(params=_merge(actor, critic), opt_state=opt_state, key=key)
+    state, metrics = core.episode_metrics(config, state, trajectory)
+    return state, {**metrics, **actor_metrics, "value_loss": critic_metrics["loss"], "learning_rate": step_size}
+
+
+train, train_batch = core.entry_points(init, update)
