@@ -1,0 +1,352 @@
+"""Many runs in one program: a hyperparameter grid × seeds, trained together and sharded over devices.
+
+A sweep of `P` grid points × `S` seeds is `R = P·S` runs. Run `r = p·S + s` trains grid
+point `p` with seed key `s`; the same `S` seed keys are used at every grid point, so
+grid points are compared on common random numbers. All numeric hyperparameters become
+`[R]` arrays in one `Config` (its `hyper` leaves are traced), so every run shares the
+static fields and the whole sweep is *one* compiled program: `core.train_runs`, a
+`lax.scan` over iterations of a `vmap` over runs.
+
+With several devices the run axis is sharded over a 1-D mesh (`pgjax.distributed.global_mesh`):
+each device trains `R / num_devices` runs; nothing is communicated between devices except the
+per-iteration metrics sent to the progress callback and the final metrics.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import itertools
+import math
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from pgjax.algorithms import core
+from pgjax.distributed import global_mesh
+
+# Metrics that are legitimately NaN early on: the mean return before the first episode ends.
+_NAN_UNTIL_FIRST_EPISODE = ("episode_return",)
+
+
+# ---------------------------------------------------------------- the grid
+
+
+def sweepable_fields(config) -> list[str]:
+    """Fields of `config` that a sweep may vary: the numeric (`hyper`) ones, which are traced leaves."""
+    return [f.name for f in dataclasses.fields(config) if f.metadata.get("pytree_node", True)]
+
+
+def validate_grid(config, grid: dict[str, Sequence[Any]]) -> None:
+    """Raise `ValueError` naming the field unless every grid entry is a sweepable field with a
+    non-empty list of valid values. Each value is checked by building the config with it, so
+    the config's own rules (and cross-field checks) apply, before anything is compiled."""
+    if not grid:
+        raise ValueError("grid: must name at least one field")
+    known = [f.name for f in dataclasses.fields(config)]
+    sweepable = sweepable_fields(config)
+    for field, values in grid.items():
+        if field not in known:
+            raise ValueError(f"{field}: unknown field of {type(config).__qualname__}; sweepable fields: {', '.join(sweepable)}")
+        if field not in sweepable:
+            raise ValueError(
+                f"{field}: is structural (it fixes array shapes or program structure), so every value "
+                f"would need its own compiled program and cannot be swept in one; sweepable fields: {', '.join(sweepable)}"
+            )
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
+            raise ValueError(f"{field}: grid values must be a non-empty list, got {values!r}")
+        for value in values:
+            if isinstance(value, (bool, np.bool_, str)) or not isinstance(value, (int, float, np.number)):
+                raise ValueError(f"{field}: grid values must be numbers, got {value!r}")
+            config.replace(**{field: value})  # raises ValueError naming the field and the rule
+
+
+def grid_points(grid: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """The Cartesian product of the grid, in order (the last field varies fastest)."""
+    fields = list(grid)
+    return [dict(zip(fields, values)) for values in itertools.product(*(grid[f] for f in fields))]
+
+
+def parse_grid(assignments: Sequence[str]) -> dict[str, list[float | int]]:
+    """`["learning_rate=1e-3,3e-4", "clip_eps=0.1,0.2"]` -> `{"learning_rate": [1e-3, 3e-4], "clip_eps": [0.1, 0.2]}`.
+
+    Values that read as integers stay integers. Raises `ValueError` naming the field on malformed input.
+    """
+
+    def number(field, text):
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{field}: {text!r} is not a number") from None
+
+    grid: dict[str, list] = {}
+    for assignment in assignments:
+        field, sep, values = assignment.partition("=")
+        field = field.strip()
+        if not sep or not field or not values.strip():
+            raise ValueError(f"grid: expected FIELD=V1,V2,..., got {assignment!r}")
+        if field in grid:
+            raise ValueError(f"{field}: given twice in the grid")
+        grid[field] = [number(field, v.strip()) for v in values.split(",")]
+    return grid
+
+
+def stack_runs(config, points: list[dict[str, Any]], num_seeds: int):
+    """One `Config` whose every numeric leaf is an `[P·S]` array: run `p·S + s` holds point `p`'s values."""
+    stacked = {}
+    for field in sweepable_fields(config):
+        dtype = jnp.asarray(getattr(config, field)).dtype
+        per_point = [point.get(field, getattr(config, field)) for point in points]
+        stacked[field] = np.repeat(np.asarray(per_point, dtype=dtype), num_seeds)
+    return config.replace(**stacked)
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """What a sweep returns; NumPy arrays throughout except `states`.
+
+    - `points`: the `P` grid points (dicts field -> value); `fields` their field names.
+    - `run_point [R]`, `run_seed [R]`: grid-point index and seed index of each run.
+    - `metrics`: name -> `[iterations, R]` learning curves; `final`: name -> `[R]` (last iteration).
+    - `states`: the final `TrainState`s with a leading `[R]` axis (JAX arrays, possibly sharded).
+    - `compile_seconds`, `run_seconds`: wall time to trace+compile, and to train.
+    """
+
+    fields: list[str]
+    points: list[dict[str, Any]]
+    num_seeds: int
+    run_point: np.ndarray
+    run_seed: np.ndarray
+    metrics: dict[str, np.ndarray]
+    states: Any = None
+    compile_seconds: float = float("nan")
+    run_seconds: float = float("nan")
+
+    @property
+    def num_runs(self) -> int:
+        return len(self.run_point)
+
+    @property
+    def final(self) -> dict[str, np.ndarray]:
+        return {name: values[-1] for name, values in self.metrics.items()}
+
+    @property
+    def final_return(self) -> np.ndarray:
+        """`[R]`: the mean return of the episodes that finished last in each run."""
+        return self.metrics["episode_return"][-1]
+
+    def label(self, point_index: int) -> str:
+        return ", ".join(f"{field}={value:g}" for field, value in self.points[point_index].items())
+
+    def nan_runs(self) -> list[dict[str, Any]]:
+        """Runs whose metrics went NaN: `{"run", "point", "seed", "metrics"}` for each.
+
+        `episode_return` is NaN until the first episode finishes, so for it only the final
+        value counts; every other metric (losses, KL, entropy, …) counts at every iteration.
+        """
+        found = []
+        for run in range(self.num_runs):
+            bad = [
+                name
+                for name, values in self.metrics.items()
+                if np.isnan(values[-1, run] if name in _NAN_UNTIL_FIRST_EPISODE else values[:, run]).any()
+            ]
+            if bad:
+                point = int(self.run_point[run])
+                found.append({"run": run, "point": self.points[point], "seed": int(self.run_seed[run]), "metrics": bad})
+        return found
+
+    def summary(self, num_bootstrap: int = 10_000, bootstrap_seed: int = 0) -> list[dict[str, Any]]:
+        """Per grid point, ranked by mean final return (best first; points with no finite run last).
+
+        Each entry: `point`, `mean`, `std` (ddof=1; 0 for one seed), `ci_low`, `ci_high` (a 95%
+        percentile-bootstrap interval of the mean: `num_bootstrap` resamples of the seeds with
+        replacement, from `np.random.default_rng(bootstrap_seed)`, fresh for every point so a
+        point's interval does not depend on the others), `num_seeds` and `num_nan` (runs with NaN
+        metrics, which are left out of the statistics instead of spoiling them).
+        """
+        nan_run_ids = {entry["run"] for entry in self.nan_runs()}
+        rows = []
+        for point in range(len(self.points)):
+            runs = [r for r in np.flatnonzero(self.run_point == point) if r not in nan_run_ids]
+            values = self.final_return[runs].astype(np.float64)
+            row = {"point": self.points[point], "label": self.label(point), "num_seeds": self.num_seeds}
+            row["num_nan"] = self.num_seeds - len(values)
+            if len(values):
+                rng = np.random.default_rng(bootstrap_seed)
+                resampled = values[rng.integers(0, len(values), size=(num_bootstrap, len(values)))].mean(axis=1)
+                low, high = np.percentile(resampled, [2.5, 97.5])
+                std = values.std(ddof=1) if len(values) > 1 else 0.0
+                row.update(mean=values.mean(), std=std, ci_low=low, ci_high=high)
+            else:
+                row.update(mean=np.nan, std=np.nan, ci_low=np.nan, ci_high=np.nan)
+            rows.append(row)
+        return sorted(rows, key=lambda row: (np.isnan(row["mean"]), -np.nan_to_num(row["mean"])))
+
+    def to_markdown(self) -> str:
+        """The ranked summary as a markdown table."""
+        lines = [
+            "| rank | " + " | ".join(self.fields) + " | final return (mean ± std) | 95% bootstrap CI | seeds | NaN runs |",
+            "|---:|" + "---:|" * len(self.fields) + "---:|---:|---:|---:|",
+        ]
+        for rank, row in enumerate(self.summary(), start=1):
+            values = " | ".join(f"{row['point'][field]:g}" for field in self.fields)
+            lines.append(
+                f"| {rank} | {values} | {row['mean']:.1f} ± {row['std']:.1f} | "
+                f"[{row['ci_low']:.1f}, {row['ci_high']:.1f}] | {row['num_seeds']} | {row['num_nan']} |"
+            )
+        return "\n".join(lines) + "\n"
+
+    def to_csv(self, path: str) -> None:
+        """One row per run: run index, grid-point values, seed, and every final metric."""
+        names = sorted(self.metrics)
+        with open(path, "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(["run", *self.fields, "seed", *names])
+            final = self.final
+            for run in range(self.num_runs):
+                point = self.points[int(self.run_point[run])]
+                writer.writerow(
+                    [run, *(point[f] for f in self.fields), int(self.run_seed[run]), *(final[n][run].item() for n in names)]
+                )
+
+    def plot(self, path: str, title: str = "") -> None:
+        """A PNG of mean learning curves per grid point, shaded over seeds."""
+        curves = {}
+        for point in range(len(self.points)):
+            runs = np.flatnonzero(self.run_point == point)
+            curves[self.label(point)] = (self.metrics["env_steps"][:, runs[0]], self.metrics["episode_return"][:, runs].T)
+        try:
+            from pgjax.plots import plot_learning_curves
+        except ImportError:
+            plot_learning_curves = _plot_learning_curves
+        plot_learning_curves(curves, path, title)
+
+
+def _plot_learning_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str, title: str = "") -> None:
+    """Fallback used until `pgjax.plots` exists: mean over seeds with a min–max band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for label, (env_steps, returns) in curves.items():
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(returns, axis=0)
+            low, high = np.nanmin(returns, axis=0), np.nanmax(returns, axis=0)
+        axes.plot(env_steps, mean, label=label)
+        axes.fill_between(env_steps, low, high, alpha=0.2)
+    axes.set_xlabel("environment steps")
+    axes.set_ylabel("episode return")
+    axes.set_title(title)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+# ---------------------------------------------------------------- running
+
+
+def _pad(tree, num_padded: int):
+    """Repeat the last run until the run axis has `num_padded` entries."""
+    num_runs = jax.tree.leaves(tree)[0].shape[0]
+    take = np.minimum(np.arange(num_padded), num_runs - 1)
+    return jax.tree.map(lambda x: x[take], tree)
+
+
+def sweep(
+    algo,
+    config,
+    grid: dict[str, Sequence[Any]],
+    num_seeds: int,
+    key,
+    callback: Callable | None = None,
+    mesh: Mesh | None = None,
+) -> SweepResult:
+    """Train every grid point × seed of `algo` in one compiled program.
+
+    `grid` maps numeric (`hyper`) fields of `config` to lists of values; the runs are their
+    Cartesian product × `num_seeds` seeds (seed keys `jax.random.split(key, num_seeds)`,
+    shared by all grid points). Fields missing from the grid keep `config`'s value.
+    Structural fields, unknown fields and invalid values raise `ValueError` before compiling.
+
+    `mesh`: a 1-D `jax.sharding.Mesh`; the run axis is sharded over its devices. `None` means
+    `pgjax.distributed.global_mesh()` (all visible devices; a trivial mesh on one device).
+    When the run count does not divide the device count, the last run is duplicated to fill
+    the devices and the duplicates are dropped from the results (and from the callback).
+
+    `callback(metrics)`, if given, runs on the host once per iteration with `[R]` NumPy leaves
+    (on several hosts: on process 0 only).
+    """
+    if not isinstance(num_seeds, (int, np.integer)) or isinstance(num_seeds, bool) or num_seeds <= 0:
+        raise ValueError(f"num_seeds: must be a positive integer, got {num_seeds!r}")
+    validate_grid(config, grid)
+    points = grid_points(grid)
+    num_runs = len(points) * num_seeds
+    configs = stack_runs(config, points, num_seeds)
+    keys = jax.random.split(key, num_seeds)[np.tile(np.arange(num_seeds), len(points))]
+
+    mesh = global_mesh() if mesh is None else mesh
+    if len(mesh.axis_names) != 1:
+        raise ValueError(f"mesh: must be 1-D (one axis for runs), got axes {mesh.axis_names}")
+    num_padded = math.ceil(num_runs / mesh.size) * mesh.size
+    configs, keys = _pad((configs, keys), num_padded)
+    axis = mesh.axis_names[0]
+    by_run = NamedSharding(mesh, P(axis))
+    replicated = NamedSharding(mesh, P())
+
+    def progress(metrics):
+        callback({name: values[:num_runs] for name, values in metrics.items()})
+
+    # `shard_map` rather than automatic partitioning: each device runs exactly the program
+    # that one device would run on its slice of the runs, so a run's numbers do not depend
+    # on how many devices share the sweep.
+    train_slice = jax.shard_map(
+        partial(
+            core.train_runs, algo.init, algo.update,
+            callback=None if callback is None else progress, axis_name=axis,
+        ),
+        mesh=mesh,
+        in_specs=(P(axis), P(axis)),
+        out_specs=(P(axis), P(None, axis)),
+        # Runs never talk to each other, so the varying-axis type checks buy nothing, and the
+        # algorithms' scans (whose carries start as constants) would need annotations for them.
+        check_vma=False,
+    )
+    # Metrics come back replicated so that every host (on a pod) can read all of them.
+    program = jax.jit(train_slice, out_shardings=(by_run, replicated))
+    configs, keys = jax.device_put((configs, keys), by_run)
+    start = time.perf_counter()
+    compiled = program.lower(configs, keys).compile()
+    compiled_at = time.perf_counter()
+    states, metrics = jax.block_until_ready(compiled(configs, keys))
+    finished_at = time.perf_counter()
+
+    runs = np.arange(num_runs)
+    return SweepResult(
+        fields=list(grid),
+        points=points,
+        num_seeds=num_seeds,
+        run_point=runs // num_seeds,
+        run_seed=runs % num_seeds,
+        metrics={name: np.asarray(values)[:, :num_runs] for name, values in metrics.items()},
+        states=jax.tree.map(lambda x: x[:num_runs], states),
+        compile_seconds=compiled_at - start,
+        run_seconds=finished_at - compiled_at,
+    )
