@@ -34,7 +34,11 @@ class Config(BaseConfig):
     vf_coef: float = hyper(0.5, NON_NEGATIVE, "value loss coefficient")
 
     PRESETS = {
-        "CartPole-v1": dict(total_timesteps=1_000_000, ent_coef=0.0, gae_lambda=0.95),
+        # Scaled rewards and standardised advantages keep the value gradient from crowding the
+        # policy gradient out of the shared gradient-norm clip; without them 3 of 8 seeds stall near 200.
+        "CartPole-v1": dict(
+            total_timesteps=1_000_000, ent_coef=0.0, gae_lambda=0.95, scale_rewards=True, normalize_advantages=True,
+        ),
         "Acrobot-v1": dict(total_timesteps=500_000, ent_coef=0.0, gae_lambda=0.95),
         "Catch-bsuite": dict(total_timesteps=200_000),
         "Pendulum-v1": dict(
@@ -49,7 +53,7 @@ def init(config: Config, key) -> TrainState:
 
 
 def _policy_gradient(dist, batch, advantages):
-    return losses.policy_gradient_loss(dist.log_prob(batch.transitions.action), advantages), {}
+    return losses.policy_gradient_loss(dist.log_prob(batch.action), advantages), {}
 
 
 def update(config: Config, state: TrainState):

@@ -260,9 +260,17 @@ def evaluate(config, state: TrainState, key: chex.PRNGKey, num_episodes: int, gr
 
 @struct.dataclass
 class Batch:
-    """One iteration's learning data, flattened to `[B = T·N, ...]` (time-major order)."""
+    """One iteration's learning data, flattened to `[B = T·N, ...]` (time-major order).
 
-    transitions: Trajectory
+    Only what the losses read: every minibatch gathers each field afresh, and carrying
+    the rest of the `Trajectory` along doubled the time of PPO's learning epochs
+    (`benchmarks/profile_iteration.py`).
+    """
+
+    obs: chex.Array  # s_t
+    action: chex.Array  # a_t
+    log_prob: chex.Array  # log π_old(a_t|s_t)
+    value: chex.Array  # V_old(s_t)
     advantages: chex.Array  # GAE advantages A_t
     targets: chex.Array  # value targets A_t + V(s_t)
     old_policy: Any = None  # π_old(·|s_t) as a distribution, for methods that need the exact KL
@@ -275,7 +283,8 @@ def advantage_batch(config, trajectory: Trajectory, old_policy=None) -> Batch:
         trajectory.reward, trajectory.value, trajectory.next_value,
         trajectory.terminated, trajectory.truncated, config.gamma, config.gae_lambda,
     )
-    return flatten_time(Batch(trajectory, advantages, targets, old_policy))
+    t = trajectory
+    return flatten_time(Batch(t.obs, t.action, t.log_prob, t.value, advantages, targets, old_policy))
 
 
 def actor_critic_loss(config, network: ActorCritic, policy_loss_fn: Callable, value_clip_eps=None) -> Callable:
@@ -289,10 +298,10 @@ def actor_critic_loss(config, network: ActorCritic, policy_loss_fn: Callable, va
     Returns `loss_fn(params, batch) -> (loss, metrics)`.
     """
     def loss_fn(params, batch: Batch):
-        dist, values = network.apply(params, batch.transitions.obs)
+        dist, values = network.apply(params, batch.obs)
         advantages = normalize(batch.advantages) if config.normalize_advantages else batch.advantages
         policy_loss, aux = policy_loss_fn(dist, batch, advantages)
-        value_loss = losses.value_loss(values, batch.targets, batch.transitions.value, value_clip_eps)
+        value_loss = losses.value_loss(values, batch.targets, batch.value, value_clip_eps)
         entropy = dist.entropy().mean()
         loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
         return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy, **aux}
@@ -449,3 +458,15 @@ def group_returns(config, episodes) -> chex.Array:
     """R `[num_groups, group_size]`: each episode's discounted return from its first step,
     arranged by the groups that `collect_episodes(..., group_size)` reset together."""
     return reward_to_go(config, episodes)[0].reshape(config.num_groups, config.group_size)
+
+
+def continue_runs(
+    update_fn, configs, states: TrainState, num_iterations: int, callback: Callable | None = None,
+    axis_name: str | None = None,
+):
+    """`continue_training` for `R` runs with their own hyperparameters, as in `train_runs`
+    (leaves of `configs` and `states` carry a leading run axis `[R]`): `init` vmapped, then
+    `continue_runs` k times, gives the numbers of one `train_runs`.
+    Returns `(states [R], metrics [num_iterations, R])`."""
+    update_all = jax.vmap(update_fn)
+    return _scan_updates(lambda s: update_all(configs, s), states, num_iterations, callback, axis_name)

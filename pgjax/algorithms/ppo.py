@@ -61,7 +61,7 @@ def update(config: Config, state: TrainState):
 
     def clipped_surrogate(dist, batch, advantages):
         return losses.clipped_surrogate_loss(
-            dist.log_prob(batch.transitions.action), batch.transitions.log_prob, advantages, config.clip_eps
+            dist.log_prob(batch.action), batch.log_prob, advantages, config.clip_eps
         )
 
     loss_fn = core.actor_critic_loss(config, network, clipped_surrogate, config.clip_eps if config.clip_value else None)

@@ -67,14 +67,14 @@ def update(config: Config, state: TrainState):
 
     def penalised_surrogate(dist, batch, advantages):
         surrogate, aux = losses.importance_weighted_loss(
-            dist.log_prob(batch.transitions.action), batch.transitions.log_prob, advantages
+            dist.log_prob(batch.action), batch.log_prob, advantages
         )
         return surrogate + losses.kl_penalty(batch.old_policy.kl(dist), state.kl_coef), aux
 
     loss_fn = core.actor_critic_loss(config, network, penalised_surrogate)
     state, learn_metrics = core.descend(config, state, loss_fn, batch, config.update_epochs, config.num_minibatches)
     # The KL this iteration actually moved the policy, on the whole batch, sets the next β.
-    new_policy = network.apply(state.params, batch.transitions.obs, method=ActorCritic.policy)
+    new_policy = network.apply(state.params, batch.obs, method=ActorCritic.policy)
     kl = batch.old_policy.kl(new_policy).mean()
     kl_coef = losses.adaptive_kl_coef(state.kl_coef, kl, config.target_kl)
     state, metrics = core.episode_metrics(config, state.replace(kl_coef=kl_coef), trajectory)

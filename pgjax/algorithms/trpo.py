@@ -80,15 +80,14 @@ def init(config: Config, key) -> TrainState:
 def _natural_gradient_step(config: Config, network: ActorCritic, actor, critic, batch: core.Batch):
     """The actor parameters after one line-searched trust-region step, and metrics."""
     flat_actor, unravel = ravel_pytree(actor)
-    transitions = batch.transitions
     advantages = normalize(batch.advantages) if config.normalize_advantages else batch.advantages
 
     def policy(flat):
-        return network.apply(_merge(unravel(flat), critic), transitions.obs, method=ActorCritic.policy)
+        return network.apply(_merge(unravel(flat), critic), batch.obs, method=ActorCritic.policy)
 
     def surrogate(flat):
         loss, _ = losses.importance_weighted_loss(
-            policy(flat).log_prob(transitions.action), transitions.log_prob, advantages
+            policy(flat).log_prob(batch.action), batch.log_prob, advantages
         )
         return -loss
 
@@ -123,7 +122,7 @@ def update(config: Config, state: TrainState):
     actor, actor_metrics = _natural_gradient_step(config, network, actor, critic, batch)
 
     def critic_loss(critic, batch):
-        values = network.apply(_merge(actor, critic), batch.transitions.obs, method=ActorCritic.value)
+        values = network.apply(_merge(actor, critic), batch.obs, method=ActorCritic.value)
         return losses.value_loss(values, batch.targets), {}
 
     step_size = core.learning_rate(config, state.iteration)
