@@ -1,0 +1,274 @@
+"""Where the time of one PPO iteration goes, and what the listed optimisations buy (issue 5 §4).
+
+Part 1 — each part of `ppo.update` jitted on its own and timed (median of many
+calls, each waited for with `block_until_ready`):
+- rollout: `core.collect` (env steps + the fused actor-critic forward + sampling,
+  and one batched critic call on the true next observations);
+- GAE: `core.advantage_batch` (GAE, then flattening `[T, N] -> [T·N]`);
+- learning: `core.minibatch_epochs` over `core.gradient_step` (epochs × minibatches
+  of Adam steps on the PPO loss);
+- the whole `ppo.update` in one program, to show what fusing them saves.
+
+Part 2 — optimisations, each as a before/after ratio measured in the same run:
+- rollout: one fused actor-critic call per step (`ActorCritic.__call__`, as
+  `core.collect` does) against separate policy and value calls; all keys drawn
+  before the scan (as `pgjax.rollout` does) against splitting a carried key at
+  every step (on `ceiling.env_loop`'s env + policy loop);
+- minibatching: the shipped `minibatch_epochs` permutes the whole batch once per
+  epoch (one gather, then free reshapes), against gathering each minibatch inside
+  the scan by index;
+- the learning batch: the shipped `core.Batch` holds only the fields the loss
+  reads (obs, action, log_prob, value, advantages, targets), against the batch
+  pgjax had before this profile, which carried the whole flattened `Trajectory`
+  (rewards, done flags, next values, episode statistics) through every shuffle
+  (rebuilt here as `FatBatch`, since the library no longer has it);
+- buffer donation: a Python loop of `update` calls with `jax.jit(update,
+  donate_argnums=...)` on the state, against without (inside `train`'s `lax.scan`
+  XLA already updates the carry in place, so this only matters for callers that
+  drive `update` from Python).
+
+Run: `python -m benchmarks.profile_iteration [--quick]` → `benchmarks/profile_iteration.md` + `.png`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from benchmarks import ceiling, common
+from pgjax import losses, ppo
+from pgjax.algorithms import core
+from pgjax.networks import ActorCritic
+from pgjax.rollout import Trajectory, rollout
+
+CONFIGS = {
+    "classic (4 envs × 128)": dict(num_envs=4, num_steps=128, update_epochs=4, num_minibatches=4),
+    "wide (256 envs × 128)": dict(num_envs=256, num_steps=128, update_epochs=4, num_minibatches=4),
+}
+
+
+def make_config(fields) -> ppo.Config:
+    return ppo.Config.for_env("CartPole-v1", hidden_sizes=(64, 64), activation="tanh",
+                              total_timesteps=fields["num_envs"] * fields["num_steps"] * 8, **fields)
+
+
+def ppo_step_fn(config, state):
+    """The Adam step `ppo.update` scans over, built from the same core pieces."""
+    env, env_params = core.make_env(config)
+    network = core.make_network(config, env, env_params)
+
+    def clipped_surrogate(dist, batch, advantages):
+        return losses.clipped_surrogate_loss(
+            dist.log_prob(batch.action), batch.log_prob, advantages, config.clip_eps
+        )
+
+    loss_fn = core.actor_critic_loss(config, network, clipped_surrogate, config.clip_eps if config.clip_value else None)
+    step_size = core.learning_rate(config, state.iteration)
+    return core.gradient_step(loss_fn, core.make_optimizer(config), step_size)
+
+
+def epochs_gather_per_minibatch(step_fn, carry, batch, key, num_epochs, num_minibatches):
+    """Alternative to `core.minibatch_epochs`: shuffle indices only, gather each minibatch
+    inside the scan. Same minibatches, same order, so the same numbers."""
+    batch_size = jax.tree.leaves(batch)[0].shape[0]
+
+    def epoch(carry, epoch_key):
+        order = jax.random.permutation(epoch_key, batch_size).reshape(num_minibatches, -1)
+        return jax.lax.scan(lambda c, idx: step_fn(c, jax.tree.map(lambda x: x[idx], batch)), carry, order)
+
+    carry, metrics = jax.lax.scan(epoch, carry, jax.random.split(key, num_epochs))
+    return carry, jax.tree.map(jnp.mean, metrics)
+
+
+@struct.dataclass
+class FatBatch:
+    """The learning batch as it was before this profile: the whole flattened `Trajectory`
+    plus advantages and targets. It exposes the fields the loss reads under the names
+    `core.Batch` uses, so the same loss runs on both; `minibatch_epochs` shuffles every
+    leaf, so the unused trajectory fields are gathered in every epoch."""
+
+    transitions: Trajectory
+    advantages: jax.Array
+    targets: jax.Array
+
+    obs = property(lambda self: self.transitions.obs)
+    action = property(lambda self: self.transitions.action)
+    log_prob = property(lambda self: self.transitions.log_prob)
+    value = property(lambda self: self.transitions.value)
+
+
+def fat_batch(config, trajectory: Trajectory) -> FatBatch:
+    """`core.advantage_batch`'s advantages and targets, with the whole trajectory beside them."""
+    batch = core.advantage_batch(config, trajectory)
+    return FatBatch(core.flatten_time(trajectory), batch.advantages, batch.targets)
+
+
+def profile(config, calls: int, repeats: int):
+    """Compile and time each part; returns `{part: (compile_s, Timing)}` plus the ratios."""
+    state = ppo.init(config, jax.random.PRNGKey(0))
+    step_fn_of = lambda s: ppo_step_fn(config, s)  # noqa: E731
+
+    def collect(state):
+        state, trajectory, _ = core.collect(config, state)
+        return state, trajectory
+
+    def advantages(trajectory):
+        return core.advantage_batch(config, trajectory)
+
+    def make_epochs(epochs_impl):
+        def epochs(state, batch):
+            return epochs_impl(step_fn_of(state), (state.params, state.opt_state), batch, state.key,
+                               config.update_epochs, config.num_minibatches)
+        return epochs
+
+    def update(state):
+        return ppo.update(config, state)
+
+    env, env_params = core.make_env(config)
+    network = core.make_network(config, env, env_params)
+
+    def value_fn(params, obs):
+        return network.apply(params, obs, method=ActorCritic.value)
+
+    def rollout_with(policy_fn):
+        def run(state):
+            return rollout(env, env_params, policy_fn, value_fn, state.params, state.env_state, state.obs,
+                           state.key, config.num_steps)[2]
+        return run
+
+    def two_calls(params, obs):
+        return network.apply(params, obs, method=ActorCritic.policy), value_fn(params, obs)
+
+    def key_loop(split_keys_in_scan):
+        fn, args = ceiling.env_loop(config.env, config.num_envs, config.num_steps, True, split_keys_in_scan)
+        return timed(fn, *args)
+
+    def timed(fn, *args):
+        executable, compile_s = common.compile_ahead(fn, *args)
+        # Each timed sample is `calls` back-to-back calls; the per-call time is sample / calls.
+        def many():
+            out = None
+            for _ in range(calls):
+                out = executable(*args)
+            return out
+        timing = common.time_calls(many, repeats=repeats, warmup=1)
+        return compile_s, common.Timing(tuple(t / calls for t in timing.samples))
+
+    # Each part is timed before its output is computed for the next part, so that its
+    # compile time is measured fresh rather than read back from JAX's compilation cache.
+    rollout_part = timed(collect, state)
+    new_state, trajectory = jax.jit(collect)(state)
+    advantage_part = timed(advantages, trajectory)
+    batch = jax.jit(advantages)(trajectory)
+    before_batch = jax.jit(lambda t: fat_batch(config, t))(trajectory)
+    parts = {
+        "rollout (core.collect)": rollout_part,
+        "GAE + flatten (core.advantage_batch)": advantage_part,
+        "learning epochs (core.minibatch_epochs)": timed(make_epochs(core.minibatch_epochs), new_state, batch),
+        "whole ppo.update, one program": timed(update, state),
+    }
+    variants = {
+        "rollout: one fused actor-critic call per step (instead of policy and value calls)":
+            (timed(rollout_with(two_calls), state), timed(rollout_with(network.apply), state)),
+        "env + policy loop: keys drawn before the scan (instead of split at every step)":
+            (key_loop(True), key_loop(False)),
+        "epochs: gather per minibatch (instead of permute once per epoch)":
+            (parts["learning epochs (core.minibatch_epochs)"],
+             timed(make_epochs(epochs_gather_per_minibatch), new_state, batch)),
+        "epochs: `core.Batch` holds only the fields the loss reads (instead of the whole Trajectory)":
+            (timed(make_epochs(core.minibatch_epochs), new_state, before_batch),
+             parts["learning epochs (core.minibatch_epochs)"]),
+        f"{calls} Python-driven updates: donate_argnums=0 (instead of no donation)":
+            donation(update, state, calls, repeats),
+    }
+    return parts, variants
+
+
+def donation(update, state, calls: int, repeats: int):
+    """`calls` jitted `update`s driven from Python, without and with donating the state."""
+    results = []
+    for donate in ((), (0,)):
+        executable, compile_s = common.compile_ahead(update, state, donate_argnums=donate)
+
+        def loop():
+            current = jax.tree.map(jnp.copy, state)  # donation consumes its input: start from a copy
+            for _ in range(calls):
+                current, _ = executable(current)
+            return current
+
+        results.append((compile_s, common.time_calls(loop, repeats=repeats, warmup=1)))
+    return results[0], results[1]
+
+
+def main(quick: bool = False, summary: dict | None = None) -> str:
+    """Measure, write `profile_iteration.md` + `.png`, return the markdown; key figures go into `summary`."""
+    calls, repeats = (5, 3) if quick else (30, 5)
+    sections, shares = [], {}
+    configs = dict(list(CONFIGS.items())[:1]) if quick else CONFIGS  # the smoke run: classic only
+    for name, fields in configs.items():
+        common.log(f"profile_iteration: {name}")
+        config = make_config(fields)
+        # Fewer back-to-back calls for big batches, whose single call is already long (≈0.1 s).
+        config_calls = max(3, min(calls, calls * 512 // config.batch_size))
+        parts, variants = profile(config, config_calls, repeats)
+        part_total = sum(timing.median for key, (_, timing) in parts.items() if not key.startswith("whole"))
+        rows = []
+        for key, (compile_s, timing) in parts.items():
+            share = "—" if key.startswith("whole") else f"{timing.median / part_total:.0%}"
+            rows.append([key, f"{compile_s:.2f}", timing.seconds(3).replace(" s", " s"), share])
+        shares[name] = {key: timing.median / part_total for key, (_, timing) in parts.items()
+                        if not key.startswith("whole")}
+        variant_rows = []
+        for key, ((_, before), (_, after)) in variants.items():
+            variant_rows.append([key, before.seconds(3), after.seconds(3), f"{after.median / before.median:.2f}"])
+        if summary is not None:
+            summary.setdefault("profile", {})[name] = dict(
+                shares=shares[name],
+                ratios={key: after.median / before.median for key, ((_, before), (_, after)) in variants.items()})
+        sections.append(
+            f"\n### {name}, 4 epochs × 4 minibatches, batch {config.batch_size} "
+            f"({config_calls} calls per timed sample)\n\n"
+            + common.table(["part (jitted alone)", "compile s", "time per call", "share of parts"], rows)
+            + "\n" + common.table(["optimisation", "before", "after", "after / before (<1 = faster)"],
+                                  variant_rows)
+        )
+
+    markdown = common.header(
+        "Profile of one PPO iteration, CartPole-v1 (issue 5 §4)",
+        notes=[
+            *(["QUICK smoke run — not a measurement."] if quick else []),
+            "each timed sample is n back-to-back calls of the jitted part, divided by n (n in each "
+            f"heading); median (min–max) over {repeats} samples after one warm-up sample.",
+            "shares are of the sum of the three parts; the whole `ppo.update` in one program also "
+            "includes the episode metrics and lets XLA fuse across the parts.",
+            "the two rollout rows measure choices already in the library (fused forward; keys drawn "
+            "before the scan) against their alternatives.",
+            "changed because of this profile: `core.Batch` now carries only the fields the loss reads; "
+            "an earlier profile, taken on a heavily loaded machine (load average 9.5), put the old "
+            "whole-`Trajectory` batch at ≈2× the epoch time. The 'before' column of that row rebuilds the "
+            "old batch, so the table re-measures the change in this run; read its ratio, not the old claim "
+            "(XLA can drop the unused gathered fields, so ≈1 is possible).",
+            "the other two rows are alternatives measured and not adopted unless clearly < 1: the minibatch "
+            "gather stays one permutation per epoch; `train` scans `update` in one program, where XLA "
+            "reuses the carry's buffers without donation (donation only helps Python-driven loops).",
+        ],
+    )
+    markdown += "".join(sections)
+
+    figure, ax = common.new_figure()
+    names = list(shares)
+    bottoms = [0.0] * len(names)
+    for part in next(iter(shares.values())):
+        values = [shares[n][part] for n in names]
+        ax.bar(names, values, bottom=bottoms, label=part.split(" (")[0])
+        bottoms = [b + v for b, v in zip(bottoms, values)]
+    ax.set_ylabel("share of one iteration")
+    ax.set_title("PPO iteration profile, CartPole-v1")
+    ax.legend()
+    markdown += "\n" + common.save_figure(figure, "profile_iteration")
+    return common.write_section("profile_iteration", markdown)
+
+
+if __name__ == "__main__":
+    print(main(common.parse_quick()))
