@@ -262,9 +262,8 @@ def evaluate(config, state: TrainState, key: chex.PRNGKey, num_episodes: int, gr
 class Batch:
     """One iteration's learning data, flattened to `[B = T·N, ...]` (time-major order).
 
-    Only what the losses read: every minibatch gathers each field afresh, and carrying
-    the rest of the `Trajectory` along doubled the time of PPO's learning epochs
-    (`benchmarks/profile_iteration.py`).
+    Only what the losses read, so that the shuffled minibatch gathers touch nothing
+    else (`benchmarks/profile_iteration.py` measures this against the whole `Trajectory`).
     """
 
     obs: chex.Array  # s_t

@@ -44,7 +44,7 @@ class Config(BaseConfig):
     vf_coef: float = hyper(0.5, NON_NEGATIVE, "value loss coefficient")
 
     PRESETS = {
-        "CartPole-v1": dict(num_envs=8, num_steps=128, learning_rate=1e-3, total_timesteps=500_000),
+        "CartPole-v1": dict(num_envs=8, num_steps=128, learning_rate=1e-3, total_timesteps=1_000_000),
         "Acrobot-v1": dict(num_envs=16, num_steps=128, learning_rate=1e-3, total_timesteps=500_000),
         "Catch-bsuite": dict(num_envs=8, num_steps=128, learning_rate=1e-3, total_timesteps=200_000),
         "Pendulum-v1": dict(
