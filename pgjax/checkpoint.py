@@ -7,8 +7,10 @@ count of iterations done. Each checkpoint has three items:
   observations, PRNG key, counters). PRNG keys are stored as their raw `uint32` data.
 - `config`: the `Config`'s fields as JSON, so a run can be inspected or resumed
   without the code that started it knowing its settings.
-- `history`: the per-iteration metrics so far (`[iterations done]` each). (Not called
-  `metrics`: orbax's CheckpointManager reserves that item name for its own use.)
+- `history`: the per-iteration metrics so far (`[iterations done]` each, `[iterations done, K]`
+  for K runs). (Not called `metrics`: orbax's CheckpointManager reserves that item name.)
+- `runs`: JSON `{"num_runs": K}` for K runs trained together (states with a leading `[K]`
+  axis), `{"num_runs": null}` for one run.
 
 Because everything that changes lives in `TrainState` and the learning-rate schedule
 reads `state.iteration` and `config.num_iterations` (not the chunk), training N
@@ -27,25 +29,26 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Callable
+from functools import partial
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
 from pgjax.algorithms import core
+from pgjax.distributed import RunSharding, global_mesh, is_key
+from pgjax.sweep import stack_runs
 
 # Two kept checkpoints: the newest, and the one before it in case the newest is being written.
 MAX_TO_KEEP = 2
 
 
-def _is_key(x) -> bool:
-    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
 def _keys_to_data(tree):
     """Typed PRNG keys -> raw `uint32` arrays (orbax stores plain arrays only)."""
-    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+    return jax.tree.map(lambda x: jax.random.key_data(x) if is_key(x) else x, tree)
 
 
 def _manager(run_dir: str, create: bool) -> ocp.CheckpointManager:
@@ -105,12 +108,14 @@ def save(run_dir: str, state: core.TrainState, config, metrics: dict) -> int:
 
 
 def _save(manager, step, state, config, metrics):
+    num_runs = None if jnp.ndim(state.iteration) == 0 else int(jnp.shape(state.iteration)[0])
     manager.save(
         step,
         args=ocp.args.Composite(
             state=ocp.args.StandardSave(_keys_to_data(state)),
             config=ocp.args.JsonSave(config_to_json(config)),
             history=ocp.args.StandardSave({name: np.asarray(value) for name, value in metrics.items()}),
+            runs=ocp.args.JsonSave({"num_runs": num_runs}),
         ),
     )
 
@@ -119,20 +124,28 @@ def restore(run_dir: str, algo, step: int | None = None, key=None):
     """Load `(state, config, metrics)` from checkpoint `step` (default: the latest complete one).
 
     `algo` is the algorithm module that wrote the run (it defines `Config`, `init`, `update`,
-    which give the structure to restore into). `key` is any PRNG key of the kind the run was
-    started with (typed `jax.random.key`, the default, or raw `jax.random.PRNGKey`); only its
-    type is used. Raises `ValueError` if `run_dir` holds no complete checkpoint.
+    which give the structure to restore into). `key` is any PRNG key (or batch of keys) of the
+    kind the run was started with (typed `jax.random.key`, the default, or raw
+    `jax.random.PRNGKey`); only its type is used. A checkpoint of `K` runs trained together
+    restores states with a leading `[K]` axis and metrics `[iterations, K]`.
+    Raises `ValueError` if `run_dir` holds no complete checkpoint.
     """
-    key = jax.random.key(0) if key is None else key
+    key = _one_key(jax.random.key(0) if key is None else key)
     manager = _manager(run_dir, create=False) if os.path.isdir(run_dir) else None
     try:
         step = step if step is not None or manager is None else manager.latest_step()
         if manager is None or step is None:
             raise ValueError(f"run_dir: {run_dir} holds no complete checkpoint")
-        fields = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
-        config = config_from_json(algo, fields)
-        abstract_state = jax.eval_shape(algo.init, config, key)
-        abstract_metrics = jax.eval_shape(algo.update, config, abstract_state)[1]
+        saved = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore(), runs=ocp.args.JsonRestore()))
+        config = config_from_json(algo, saved["config"])
+        num_runs = saved["runs"]["num_runs"]
+        if num_runs is None:
+            init, update = algo.init, algo.update
+        else:
+            init = lambda config, key: jax.vmap(algo.init, in_axes=(None, 0))(config, jax.random.split(key, num_runs))  # noqa: E731
+            update = jax.vmap(algo.update, in_axes=(None, 0))
+        abstract_state = jax.eval_shape(init, config, key)
+        abstract_metrics = jax.eval_shape(update, config, abstract_state)[1]
         # Restore plain NumPy arrays of the right shapes, then hand them to the default device.
         state_target = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(_keys_to_data, abstract_state))
         metrics_target = {name: np.zeros((step,) + s.shape, s.dtype) for name, s in abstract_metrics.items()}
@@ -146,7 +159,7 @@ def restore(run_dir: str, algo, step: int | None = None, key=None):
         if manager is not None:
             manager.close()
     state = jax.tree.map(
-        lambda data, like: jax.random.wrap_key_data(data, impl=jax.random.key_impl(key)) if _is_key(like) else data,
+        lambda data, like: jax.random.wrap_key_data(data, impl=jax.random.key_impl(key)) if is_key(like) else data,
         restored["state"],
         abstract_state,
     )
@@ -154,14 +167,93 @@ def restore(run_dir: str, algo, step: int | None = None, key=None):
     return state, config, dict(restored["history"])
 
 
-# Module-level so that repeated chunks (and repeated runs of one algorithm) reuse the compilation.
-_run_chunk = jax.jit(core.continue_training, static_argnums=(0, 3, 4))
-_init = jax.jit(lambda init_fn, config, key: init_fn(config, key), static_argnums=0)
+def saved_config(run_dir: str, algo, step: int | None = None):
+    """The config saved with checkpoint `step` (default: the latest) of `run_dir`, and the step."""
+    manager = _manager(run_dir, create=False) if os.path.isdir(run_dir) else None
+    try:
+        step = step if step is not None or manager is None else manager.latest_step()
+        if manager is None or step is None:
+            raise ValueError(f"run_dir: {run_dir} holds no complete checkpoint")
+        fields = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+    finally:
+        if manager is not None:
+            manager.close()
+    return config_from_json(algo, fields), step
 
 
 def _differing_fields(a, b) -> list[str]:
     left, right = config_to_json(a), config_to_json(b)
     return [name for name in left if left[name] != right[name]]
+
+
+def _num_runs(key) -> int | None:
+    """None for one PRNG key, `K` for a batch `[K]` of keys (typed, or raw `uint32 [K, 2]`)."""
+    batch_shape = key.shape if is_key(key) else jnp.shape(key)[:-1]
+    if len(batch_shape) > 1:
+        raise ValueError(f"key: must be one PRNG key or a batch [K] of keys, got key shape {batch_shape}")
+    return int(batch_shape[0]) if batch_shape else None
+
+
+def _one_key(key):
+    """A single key of the kind of `key` (one key or a batch of keys)."""
+    return key if _num_runs(key) is None else key[0]
+
+
+class _OneRun:
+    """Chunked `algo.train(config, key)`: `state` and metrics have no run axis."""
+
+    def __init__(self, algo, config, callback):
+        self.algo, self.config, self.callback = algo, config, callback
+
+    def compile(self, key, state_like, lengths, fresh: bool):
+        if fresh:
+            init = jax.jit(self.algo.init).lower(self.config, key).compile()
+            self.init = lambda key: init(self.config, key)
+        self.chunks = {
+            n: jax.jit(partial(core.continue_training, self.algo.update, num_iterations=n, callback=self.callback))
+            .lower(self.config, state_like).compile()
+            for n in lengths
+        }
+
+    def run(self, state, length):
+        return self.chunks[length](self.config, state)
+
+    def to_save(self, state):
+        return state
+
+    def restored(self, state):
+        return state
+
+
+class _ManyRuns:
+    """Chunked `algo.train_batch(config, keys [K])`: the `K` runs are laid out over `mesh` by
+    `RunSharding`, exactly as in `pgjax.sweep` (states `[K]`, metrics `[iterations, K]`)."""
+
+    def __init__(self, algo, config, num_runs, callback, mesh):
+        self.algo, self.callback = algo, callback
+        self.layout = RunSharding(num_runs, global_mesh() if mesh is None else mesh)
+        self.configs = self.layout.place(stack_runs(config, [{}], num_runs))
+
+    def compile(self, keys, state_like, lengths, fresh: bool):
+        layout = self.layout
+        if fresh:
+            init = layout.jit(jax.vmap(self.algo.init), with_metrics=False).lower(self.configs, layout.place(keys)).compile()
+            self.init = lambda keys: init(self.configs, layout.place(keys))
+        self.chunks = {
+            n: layout.jit(partial(core.continue_runs, self.algo.update, num_iterations=n), self.callback)
+            .lower(self.configs, state_like).compile()
+            for n in lengths
+        }
+
+    def run(self, states, length):
+        states, metrics = self.chunks[length](self.configs, states)
+        return states, jax.tree.map(lambda m: np.asarray(m)[:, : self.layout.num_runs], metrics)
+
+    def to_save(self, states):
+        return self.layout.unpad(states)
+
+    def restored(self, states):
+        return self.layout.place(states)
 
 
 def train_with_checkpoints(
@@ -172,26 +264,37 @@ def train_with_checkpoints(
     every_iterations: int,
     callback: Callable | None = None,
     resume: bool = False,
+    mesh=None,
+    on_compiled: Callable[[float], None] | None = None,
 ):
     """`algo.train(config, key)` in compiled chunks of `every_iterations`, checkpointing between chunks.
 
     Returns `(state, metrics [num_iterations])`, equal bit for bit to `algo.train(config, key)`.
+    `key` may also be a batch `[K]` of keys: then the `K` runs of `config` train together, laid
+    out over the devices of `mesh` (default: all, `global_mesh()`) by the same code as
+    `pgjax.sweep`, and the result is `(states [K], metrics [num_iterations, K])`, equal to
+    `pgjax.sweep.train_runs_sharded` on the same runs.
+
     With `resume=True`, training continues from the latest complete checkpoint in `run_dir`
     (if there is none it starts afresh); the saved config must equal `config` and `key` is
-    only used for its type. With `resume=False`, `run_dir` must not hold checkpoints already.
-    `callback(metrics)` runs on the host after every iteration, as in `train`.
+    only used for its type and run count. With `resume=False`, `run_dir` must not hold
+    checkpoints already. `callback(metrics)` runs on the host after every iteration, as in `train`.
 
-    Each chunk is one compiled program (at most two compilations: the full chunk and a
-    shorter last one). Checkpoints are written asynchronously while the next chunk runs.
+    Every chunk program (the full chunk, and a shorter last one if `every_iterations` does not
+    divide the iterations left) is compiled before training starts; `on_compiled(seconds)` is
+    then called with the compile time. Checkpoints are written asynchronously while the next
+    chunk runs.
     """
-    if not isinstance(every_iterations, (int, np.integer)) or every_iterations <= 0:
+    if not isinstance(every_iterations, (int, np.integer)) or isinstance(every_iterations, bool) or every_iterations <= 0:
         raise ValueError(f"every_iterations: must be a positive integer, got {every_iterations!r}")
+    num_runs = _num_runs(key)
     existing = latest_step(run_dir)
     if existing is not None and not resume:
         raise ValueError(
             f"run_dir: {run_dir} already holds checkpoints (latest after {existing} iterations); "
             "pass resume=True to continue it, or choose a new directory"
         )
+    runner = _OneRun(algo, config, callback) if num_runs is None else _ManyRuns(algo, config, num_runs, callback, mesh)
     if existing is not None:
         state, saved_config, metrics = restore(run_dir, algo, key=key)
         differing = _differing_fields(saved_config, config)
@@ -200,17 +303,33 @@ def train_with_checkpoints(
                 f"config: differs from the one saved in {run_dir} in field(s) {', '.join(differing)}; "
                 "resume with the saved config"
             )
+        saved_runs = None if jnp.ndim(state.iteration) == 0 else int(jnp.shape(state.iteration)[0])
+        if saved_runs != num_runs:
+            raise ValueError(
+                f"key: {run_dir} holds {saved_runs or 1} run(s){'' if saved_runs else ' (one key)'}, "
+                f"resumed with {num_runs or 1} key(s)"
+            )
         metrics = {name: [value] for name, value in metrics.items()}
+        state = runner.restored(state)
+        done = existing
     else:
-        state = _init(algo.init, config, key)
-        metrics = None
+        state, metrics, done = None, None, 0
 
-    done = int(state.iteration)
+    left = config.num_iterations - done
+    lengths = sorted({n for n in (min(every_iterations, left), left % every_iterations) if n > 0})
+    start = time.perf_counter()
+    state_like = state if state is not None else _initial_state_like(runner, key)
+    runner.compile(key, state_like, lengths, fresh=state is None)
+    if on_compiled is not None:
+        on_compiled(time.perf_counter() - start)
+    if state is None:
+        state = runner.init(key)
+
     manager = _manager(run_dir, create=True)
     try:
         while done < config.num_iterations:
             length = min(every_iterations, config.num_iterations - done)
-            state, chunk_metrics = _run_chunk(algo.update, config, state, length, callback)
+            state, chunk_metrics = runner.run(state, length)
             chunk_metrics = jax.tree.map(np.asarray, chunk_metrics)
             if metrics is None:
                 metrics = {name: [] for name in chunk_metrics}
@@ -219,8 +338,18 @@ def train_with_checkpoints(
             done += length
             # Wait for the previous write before starting the next (orbax allows one at a time).
             manager.wait_until_finished()
-            _save(manager, done, state, config, {name: np.concatenate(parts) for name, parts in metrics.items()})
+            history = {name: np.concatenate(parts) for name, parts in metrics.items()}
+            _save(manager, done, runner.to_save(state), config, history)
         manager.wait_until_finished()
     finally:
         manager.close()
-    return state, {name: np.concatenate(parts) for name, parts in (metrics or {}).items()}
+    return runner.to_save(state), {name: np.concatenate(parts) for name, parts in (metrics or {}).items()}
+
+
+def _initial_state_like(runner, key):
+    """The shapes, dtypes and placement of the state the init program returns, without running it."""
+    if isinstance(runner, _OneRun):
+        return jax.eval_shape(runner.algo.init, runner.config, key)
+    layout = runner.layout
+    abstract = jax.eval_shape(jax.vmap(runner.algo.init), runner.configs, layout.place(key))
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=layout.by_run), abstract)

@@ -2,13 +2,27 @@
 
     pgjax train [ALGO] [ENV] [--total-timesteps N] [--seeds K] [--seed S] [--out DIR]
                 [--set field=value ...] [--log csv,jsonl,tensorboard,wandb] [--no-progress]
+                [--checkpoint-every N] [--devices D]
+    pgjax train --resume DIR [--no-progress]
+    pgjax sweep [ALGO] [ENV] --grid field=v1,v2 ... [--seeds S] [--total-timesteps N]
+                [--set field=value ...] [--out DIR] [--no-progress] [--devices D]
     pgjax list
 
-`train` compiles all K seeds into one program (`train_batch` under `jax.jit`),
-compiles it apart from running it so the two times are reported separately,
-shows a progress bar fed from inside the compiled program, and writes
-`metrics.csv`, `config.json`, `summary.json` and `learning_curve.png` into the
-run folder. Bad arguments end with one `error: ...` line and exit code 2.
+`train` compiles all K seeds into one program (`core.train_runs`, its runs sharded over
+the visible devices exactly as a sweep's: `pgjax.sweep.train_runs_sharded`), compiles it
+apart from running it so the two times are reported separately, shows a progress bar
+fed from inside the compiled program, and writes `metrics.csv`, `config.json`,
+`run.json`, `summary.json` and `learning_curve.png` into the run folder. With
+`--checkpoint-every N` it trains in compiled chunks of N iterations and saves an orbax
+checkpoint of every run's whole `TrainState` after each (`pgjax.checkpoint`);
+`--resume DIR` continues such a run with its saved settings, rewriting the metrics
+files from the checkpoint first, so they end complete and without duplicates.
+
+`sweep` trains every grid point × seed in one program (`pgjax.sweep.sweep`) and writes
+the ranked results (`results.md`, `results.csv`), every run's final metrics
+(`runs.csv`) and `learning_curves.png`.
+
+Bad arguments end with one `error: ...` line and exit code 2.
 """
 
 from __future__ import annotations
@@ -25,13 +39,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pgjax import checkpoint
 from pgjax.algorithms import ALGORITHMS
-from pgjax.logging import SINKS, MetricsLogger, check_available, make_sink
+from pgjax.distributed import global_mesh
+from pgjax.logging import SINKS, MetricsLogger, check_available, make_sink, metrics_to_rows
 from pgjax.plots import plot_learning_curves
+from pgjax.sweep import parse_grid, stack_runs, sweep, train_runs_sharded, validate_grid
 
 DEFAULT_ALGORITHM = "ppo"
 DEFAULT_ENV = "CartPole-v1"
 USAGE_ERROR = 2
+CHECKPOINT_DIR = "checkpoints"  # inside the run folder
 
 
 class UsageError(Exception):
@@ -133,27 +151,49 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     train = commands.add_parser("train", help="train one algorithm on one environment over several seeds")
-    train.add_argument("algorithm", nargs="?", default=None, help=f"algorithm (default {DEFAULT_ALGORITHM}); see `pgjax list`")
-    train.add_argument("env", nargs="?", default=None, help=f"gymnax environment (default {DEFAULT_ENV})")
-    train.add_argument("--total-timesteps", type=int, metavar="N", help="environment steps per seed (overrides the preset)")
-    train.add_argument("--seeds", type=int, default=1, metavar="K", help="number of seeds trained together in one program")
-    train.add_argument("--seed", type=int, default=0, metavar="S", help="first seed; the runs use seeds S, S+1, ..., S+K-1")
-    train.add_argument("--out", type=Path, metavar="DIR", help="run folder (default runs/<algo>-<env>-<timestamp>)")
+    _add_run_arguments(train, default_seeds=None, seeds_help="number of seeds trained together in one program (default 1)")
+    train.add_argument("--seed", type=int, default=None, metavar="S", help="first seed; the runs use seeds S, S+1, ..., S+K-1 (default 0)")
     train.add_argument(
+        "--log", default=None, metavar="SINKS",
+        help=f"comma-separated metric sinks from {','.join(SINKS)} (metrics.csv is always written)",
+    )
+    train.add_argument("--eval-episodes", type=int, default=None, metavar="N", help="evaluation episodes per seed after training (default 32; 0: skip)")
+    train.add_argument("--greedy", action="store_true", default=None, help="evaluate with the distribution's mode instead of sampling")
+    train.add_argument(
+        "--checkpoint-every", type=int, metavar="N",
+        help="train in compiled chunks of N iterations, saving a checkpoint of every run after each (resumable)",
+    )
+    train.add_argument(
+        "--resume", type=Path, metavar="DIR",
+        help="continue the checkpointed run in DIR with its saved settings (give no algorithm, env or settings)",
+    )
+
+    sweep_parser = commands.add_parser("sweep", help="train a hyperparameter grid x seeds in one program, ranked")
+    _add_run_arguments(sweep_parser, default_seeds=4, seeds_help="seeds per grid point (default 4)")
+    sweep_parser.add_argument(
+        "--grid", metavar="FIELD=V1,V2", nargs="+", action="extend", required=True,
+        help="numeric config fields and their values, e.g. learning_rate=1e-3,3e-4 clip_eps=0.1,0.2",
+    )
+    sweep_parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the key the seed keys are split from")
+
+    commands.add_parser("list", help="algorithms, environments and tuned presets")
+    return parser
+
+
+def _add_run_arguments(parser, default_seeds, seeds_help):
+    """The arguments `train` and `sweep` share."""
+    parser.add_argument("algorithm", nargs="?", default=None, help=f"algorithm (default {DEFAULT_ALGORITHM}); see `pgjax list`")
+    parser.add_argument("env", nargs="?", default=None, help=f"gymnax environment (default {DEFAULT_ENV})")
+    parser.add_argument("--total-timesteps", type=int, metavar="N", help="environment steps per run (overrides the preset)")
+    parser.add_argument("--seeds", type=int, default=default_seeds, metavar="K", help=seeds_help)
+    parser.add_argument("--out", type=Path, metavar="DIR", help="run folder (default runs/<algo>-<env>-<timestamp>)")
+    parser.add_argument(
         "--set", dest="assignments", metavar="FIELD=VALUE", nargs="+", action="extend", default=[],
         help="override config fields, typed by their defaults: num_envs=8 anneal_lr=false hidden_sizes=64,64 "
         "env_params=max_steps_in_episode:200",
     )
-    train.add_argument(
-        "--log", default="csv", metavar="SINKS",
-        help=f"comma-separated metric sinks from {','.join(SINKS)} (metrics.csv is always written)",
-    )
-    train.add_argument("--eval-episodes", type=int, default=32, metavar="N", help="evaluation episodes per seed after training (0: skip)")
-    train.add_argument("--greedy", action="store_true", help="evaluate with the distribution's mode instead of sampling")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-    commands.add_parser("list", help="algorithms, environments and tuned presets")
-    return parser
+    parser.add_argument("--devices", type=int, metavar="D", help="shard the runs over the first D devices (default: all visible)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 # ---------------------------------------------------------------- list
@@ -238,35 +278,38 @@ def _default_run_dir(algorithm: str, env: str) -> Path:
 
 
 class _Progress:
-    """The host side of the training callback: the metrics stream and a progress bar
-    over one seed's env steps, whose postfix shows the throughput of all seeds."""
+    """The host side of the training callback: the metrics stream (if a logger is given) and a
+    progress bar over one run's env steps, whose postfix shows the throughput of all runs."""
 
-    def __init__(self, logger: MetricsLogger, config, num_seeds: int, enabled: bool):
+    def __init__(self, logger: MetricsLogger | None, config, num_runs: int, enabled: bool):
         self.logger = logger
         self.config = config
-        self.num_seeds = num_seeds
+        self.num_runs = num_runs
         self.enabled = enabled
         self.bar = None
 
-    def start(self) -> None:
-        """Start the clock and the bar; called after compilation so neither counts it."""
+    def start(self, initial_iterations: int = 0) -> None:
+        """Start the clock and the bar; called after compilation so neither counts it.
+        A resumed run starts at `initial_iterations`."""
         from tqdm.auto import tqdm
 
         self.start_time = time.perf_counter()
+        self.initial_steps = initial_iterations * self.config.batch_size
         self.bar = tqdm(
-            total=self.config.num_iterations * self.config.batch_size, unit="step", desc="training",
-            disable=not self.enabled, dynamic_ncols=True,
-            # tqdm's own rate would count one seed only; the postfix gives all seeds' rate.
+            total=self.config.num_iterations * self.config.batch_size, initial=self.initial_steps, unit="step",
+            desc="training", disable=not self.enabled, dynamic_ncols=True,
+            # tqdm's own rate would count one run only; the postfix gives all runs' rate.
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
         )
 
     def __call__(self, metrics: dict) -> None:
         env_steps = int(np.max(metrics["env_steps"]))
-        self.logger.log(env_steps // self.config.batch_size, metrics)
+        if self.logger is not None:
+            self.logger.log(env_steps // self.config.batch_size, metrics)
         returns = np.asarray(metrics["episode_return"], dtype=np.float64)
         elapsed = max(time.perf_counter() - self.start_time, 1e-9)
         self.bar.set_postfix(
-            {"env-steps/s": f"{env_steps * self.num_seeds / elapsed:,.0f}",
+            {"env-steps/s": f"{(env_steps - self.initial_steps) * self.num_runs / elapsed:,.0f}",
              "return": f"{np.nanmean(returns):.1f}" if np.any(np.isfinite(returns)) else "n/a"},
             refresh=False,
         )
@@ -285,63 +328,144 @@ def _mean_std(values) -> tuple[float, float]:
     return float(finite.mean()), float(finite.std())
 
 
-def command_train(args) -> int:
-    algorithm, env = _resolve_algorithm_and_env(args.algorithm, args.env)
-    module = ALGORITHMS[algorithm]
-    if args.seeds < 1:
-        raise UsageError(f"--seeds: must be a positive integer, got {args.seeds}")
-    if args.seed < 0:
-        raise UsageError(f"--seed: must be a non-negative integer, got {args.seed}")
-    if args.eval_episodes < 0:
-        raise UsageError(f"--eval-episodes: must be a non-negative integer, got {args.eval_episodes}")
+def _make_config(module, env: str, args):
     overrides = {} if args.total_timesteps is None else {"total_timesteps": args.total_timesteps}
     overrides.update(parse_overrides(module.Config, args.assignments))
     try:
-        config = module.Config.for_env(env, **overrides)
+        return module.Config.for_env(env, **overrides)
     except (ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
-    sink_names = _sink_names(args.log)
 
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    run_dir = args.out or _default_run_dir(algorithm, env)
+
+def _mesh(devices: int | None):
+    """The 1-D mesh the runs are sharded over: all visible devices, or the first `devices`."""
+    mesh = global_mesh()
+    if devices is None:
+        return mesh
+    if not 1 <= devices <= mesh.size:
+        raise UsageError(f"--devices: must be between 1 and the {mesh.size} visible device(s), got {devices}")
+    return jax.sharding.Mesh(mesh.devices[:devices], mesh.axis_names)
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise UsageError(f"{name}: must be a positive integer, got {value}")
+
+
+# Settings of a run that `--resume` takes from the run folder and must not be given again.
+_RESUME_CONFLICTS = {
+    "algorithm": "ALGO", "env": "ENV", "total_timesteps": "--total-timesteps", "seeds": "--seeds", "seed": "--seed",
+    "out": "--out", "assignments": "--set", "log": "--log", "eval_episodes": "--eval-episodes", "greedy": "--greedy",
+    "devices": None,
+}
+
+
+def _resume_settings(args) -> dict:
+    """The saved settings of the run in `args.resume` (`run.json`, written by the first invocation)."""
+    given = [flag for name, flag in _RESUME_CONFLICTS.items() if flag and getattr(args, name) not in (None, [])]
+    if given:
+        raise UsageError(f"--resume: continues with the run's saved settings; do not also give {', '.join(given)}")
+    run_dir = args.resume
+    settings_path = run_dir / "run.json"
+    if not settings_path.is_file():
+        raise UsageError(f"--resume: {run_dir} is not a pgjax run folder (no run.json)")
+    settings = json.loads(settings_path.read_text())
+    if settings.get("checkpoint_every") is None:
+        raise UsageError(f"--resume: {run_dir} was trained without --checkpoint-every, so it has no checkpoints")
+    if checkpoint.latest_step(str(run_dir / CHECKPOINT_DIR)) is None:
+        raise UsageError(f"--resume: {run_dir} holds no complete checkpoint yet; start it again instead")
+    return settings
+
+
+def command_train(args) -> int:
+    _positive("--seeds", args.seeds)
+    _positive("--checkpoint-every", args.checkpoint_every)
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed: must be a non-negative integer, got {args.seed}")
+    if args.eval_episodes is not None and args.eval_episodes < 0:
+        raise UsageError(f"--eval-episodes: must be a non-negative integer, got {args.eval_episodes}")
+    mesh = _mesh(args.devices)
+    resume_from = None
+    if args.resume is not None:
+        settings = _resume_settings(args)
+        run_dir, algorithm, env = args.resume, settings["algorithm"], settings["env"]
+        module = ALGORITHMS[algorithm]
+        config, resume_from = checkpoint.saved_config(str(run_dir / CHECKPOINT_DIR), module)
+        settings["checkpoint_every"] = args.checkpoint_every or settings["checkpoint_every"]
+        sink_names = _sink_names(",".join(settings["log"]))
+    else:
+        algorithm, env = _resolve_algorithm_and_env(args.algorithm, args.env)
+        module = ALGORITHMS[algorithm]
+        config = _make_config(module, env, args)
+        sink_names = _sink_names(args.log or "csv")
+        first_seed = args.seed or 0
+        settings = {
+            "algorithm": algorithm, "env": env, "seeds": list(range(first_seed, first_seed + (args.seeds or 1))),
+            "log": sink_names, "eval_episodes": 32 if args.eval_episodes is None else args.eval_episodes,
+            "greedy": bool(args.greedy), "checkpoint_every": args.checkpoint_every,
+        }
+        run_dir = args.out or _default_run_dir(algorithm, env)
+    seeds = settings["seeds"]
+
     run_dir.mkdir(parents=True, exist_ok=True)
     config_fields = _config_dict(config)
-    (run_dir / "config.json").write_text(json.dumps({"algorithm": algorithm, **config_fields}, indent=2) + "\n")
+    if resume_from is None:
+        (run_dir / "config.json").write_text(json.dumps({"algorithm": algorithm, **config_fields}, indent=2) + "\n")
+        (run_dir / "run.json").write_text(json.dumps(settings, indent=2) + "\n")
+    # Resuming: the metric files are rewritten from the checkpoint's history (complete up to
+    # it, and without the rows a crashed run may have logged past it); the other sinks append.
     sinks = [make_sink(name, run_dir, config={"algorithm": algorithm, **config_fields}) for name in sink_names]
 
     keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))
+    timing = {}
     with MetricsLogger(sinks, seeds) as logger:
         progress = _Progress(logger, config, len(seeds), enabled=not args.no_progress)
-        train_all = jax.jit(lambda config, keys: module.train_batch(config, keys, callback=progress))
-        compile_start = time.perf_counter()
-        compiled = train_all.lower(config, keys).compile()
-        compile_seconds = time.perf_counter() - compile_start
-        progress.start()
+
+        def compiled(seconds=None):
+            timing["compile"] = time.perf_counter() - timing["start"] if seconds is None else seconds
+            progress.start(resume_from or 0)
+
+        timing["start"] = time.perf_counter()
         try:
-            states, metrics = jax.block_until_ready(compiled(config, keys))
-            run_seconds = time.perf_counter() - progress.start_time
+            if settings["checkpoint_every"] is None:
+                states, metrics, _, run_seconds = train_runs_sharded(
+                    module, stack_runs(config, [{}], len(seeds)), keys, progress, mesh, on_compiled=compiled
+                )
+            else:
+                if resume_from is not None:
+                    _replay_history(run_dir, module, keys, seeds, sinks, sink_names)
+                states, metrics = checkpoint.train_with_checkpoints(
+                    module, config, keys, str((run_dir / CHECKPOINT_DIR).absolute()), settings["checkpoint_every"],
+                    callback=progress, resume=resume_from is not None, mesh=mesh, on_compiled=compiled,
+                )
+                run_seconds = time.perf_counter() - progress.start_time  # checkpoint writes included
         finally:
             progress.close()
     metrics = jax.tree.map(np.asarray, metrics)  # leaves [I, S]
 
-    total_env_steps = config.num_iterations * config.batch_size * len(seeds)
+    trained_steps = (config.num_iterations - (resume_from or 0)) * config.batch_size * len(seeds)
     final_mean, final_std = _mean_std(metrics["episode_return"][-1])
     summary = {
         "algorithm": algorithm,
         "env": env,
         "seeds": seeds,
+        "devices": mesh.size,
         "iterations": config.num_iterations,
         "env_steps_per_seed": config.num_iterations * config.batch_size,
         "final_return_mean": final_mean,
         "final_return_std": final_std,
         "final_return_per_seed": metrics["episode_return"][-1].tolist(),
-        "compile_seconds": compile_seconds,
+        "compile_seconds": timing["compile"],
         "run_seconds": run_seconds,
-        "env_steps_per_second": total_env_steps / run_seconds,
+        "env_steps_per_second": trained_steps / run_seconds,
         "run_dir": str(run_dir),
     }
-    if args.eval_episodes:
-        num_episodes, greedy = args.eval_episodes, args.greedy
+    if resume_from is not None:
+        summary["resumed_from_iteration"] = resume_from
+    if settings["checkpoint_every"] is not None:
+        summary["checkpoint_every"] = settings["checkpoint_every"]
+    if settings["eval_episodes"]:
+        num_episodes, greedy = settings["eval_episodes"], settings["greedy"]
         evaluate_all = jax.jit(jax.vmap(lambda state, key: module.evaluate(config, state, key, num_episodes, greedy)))
         eval_keys = jax.vmap(lambda key: jax.random.fold_in(key, 1))(keys)  # unlike any key used in training
         eval_returns = np.asarray(evaluate_all(states, eval_keys))  # [S, num_episodes]
@@ -361,6 +485,69 @@ def command_train(args) -> int:
     return 0
 
 
+def _replay_history(run_dir: Path, module, keys, seeds, sinks, sink_names) -> None:
+    """Rewrite the file sinks (metrics.csv, metrics.jsonl) with the iterations the latest
+    checkpoint holds, so that a resumed run's files end complete and without duplicates."""
+    _, _, history = checkpoint.restore(str(run_dir / CHECKPOINT_DIR), module, key=keys)
+    files = [sink for sink, name in zip(sinks, sink_names) if name in ("csv", "jsonl")]
+    for iteration in range(len(history["env_steps"])):
+        rows = metrics_to_rows(iteration + 1, seeds, {name: values[iteration] for name, values in history.items()})
+        for sink in files:
+            sink.write(rows)
+
+
+# ---------------------------------------------------------------- sweep
+
+
+def command_sweep(args) -> int:
+    algorithm, env = _resolve_algorithm_and_env(args.algorithm, args.env)
+    module = ALGORITHMS[algorithm]
+    _positive("--seeds", args.seeds)
+    if args.seed < 0:
+        raise UsageError(f"--seed: must be a non-negative integer, got {args.seed}")
+    config = _make_config(module, env, args)
+    try:
+        grid = parse_grid(args.grid)
+        validate_grid(config, grid)
+    except ValueError as error:
+        raise UsageError(f"--grid {error}") from None
+    mesh = _mesh(args.devices)
+
+    run_dir = args.out or _default_run_dir(f"sweep-{algorithm}", env)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(
+        json.dumps({"algorithm": algorithm, "grid": grid, "seeds": args.seeds, "seed": args.seed,
+                    **_config_dict(config)}, indent=2) + "\n"
+    )
+    num_runs = args.seeds * int(np.prod([len(values) for values in grid.values()]))
+    progress = _Progress(None, config, num_runs, enabled=not args.no_progress)
+    try:
+        result = sweep(
+            module, config, grid, args.seeds, jax.random.PRNGKey(args.seed), callback=progress, mesh=mesh,
+            on_compiled=progress.start,
+        )
+    finally:
+        progress.close()
+
+    result.summary_to_csv(run_dir / "results.csv")
+    (run_dir / "results.md").write_text(result.to_markdown())
+    result.to_csv(run_dir / "runs.csv")
+    result.plot(run_dir / "learning_curves.png", title=f"{algorithm} on {env}: {num_runs} runs")
+    print(f"{algorithm} on {env}: {len(result.points)} grid points x {args.seeds} seeds = {num_runs} runs "
+          f"on {mesh.size} device(s), {config.num_iterations * config.batch_size:,} env steps each\n")
+    print(result.to_markdown(), end="")
+    for entry in result.nan_runs():
+        point = ", ".join(f"{field}={value:g}" for field, value in entry["point"].items())
+        print(f"NaN: run {entry['run']} ({point}, seed {entry['seed']}) went NaN in {', '.join(entry['metrics'])}; "
+              "left out of its point's statistics")
+    total_steps = num_runs * config.num_iterations * config.batch_size
+    print(f"\nenv steps/s  {total_steps / result.run_seconds:,.0f} (all runs, excluding compilation)")
+    print(f"compile      {result.compile_seconds:.1f} s")
+    print(f"run          {result.run_seconds:.1f} s")
+    print(f"run folder   {run_dir}  (results.md, results.csv, runs.csv, learning_curves.png)")
+    return 0
+
+
 def _print_summary(summary: dict) -> None:
     seeds = summary["seeds"]
     lines = [
@@ -375,7 +562,12 @@ def _print_summary(summary: dict) -> None:
         policy = "greedy" if summary["eval_greedy"] else "stochastic"
         lines.append(("eval return", f"{summary['eval_return_mean']:.2f} ± {summary['eval_return_std']:.2f} "
                                      f"({summary['eval_episodes_per_seed']} {policy} episodes per seed)"))
+    if "resumed_from_iteration" in summary:
+        lines.append(("resumed", f"from the checkpoint after iteration {summary['resumed_from_iteration']}"))
+    if "checkpoint_every" in summary:
+        lines.append(("checkpoints", f"every {summary['checkpoint_every']} iterations"))
     lines += [
+        ("devices", f"{summary['devices']} (runs sharded over them)"),
         ("env steps/s", f"{summary['env_steps_per_second']:,.0f} (all seeds, excluding compilation)"),
         ("compile", f"{summary['compile_seconds']:.1f} s"),
         ("run", f"{summary['run_seconds']:.1f} s"),
@@ -396,9 +588,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "train":
             return command_train(args)
+        if args.command == "sweep":
+            return command_sweep(args)
         if args.command == "list":
             return command_list()
-        raise UsageError("choose a command: train or list (see pgjax --help)")
+        raise UsageError("choose a command: train, sweep or list (see pgjax --help)")
     except UsageError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return USAGE_ERROR

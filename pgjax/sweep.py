@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import itertools
-import math
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -26,11 +25,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
+from jax.sharding import Mesh
 
 from pgjax.algorithms import core
-from pgjax.distributed import global_mesh
+from pgjax.distributed import RunSharding, global_mesh
+from pgjax.plots import plot_learning_curves
 
 # Metrics that are legitimately NaN early on: the mean return before the first episode ends.
 _NAN_UNTIL_FIRST_EPISODE = ("episode_return",)
@@ -205,18 +204,33 @@ class SweepResult:
         ]
         for rank, row in enumerate(self.summary(), start=1):
             values = " | ".join(f"{row['point'][field]:g}" for field in self.fields)
+            if np.isnan(row["mean"]):
+                lines.append(f"| {rank} | {values} | no finite run | – | {row['num_seeds']} | {row['num_nan']} |")
+                continue
             lines.append(
                 f"| {rank} | {values} | {row['mean']:.1f} ± {row['std']:.1f} | "
                 f"[{row['ci_low']:.1f}, {row['ci_high']:.1f}] | {row['num_seeds']} | {row['num_nan']} |"
             )
         return "\n".join(lines) + "\n"
 
+    def summary_to_csv(self, path: str) -> None:
+        """The ranked summary (as `to_markdown`) as CSV: rank, grid values, mean, std, CI, seeds,
+        NaN runs. Statistics of a point with no finite run are empty cells."""
+        columns = ["mean", "std", "ci_low", "ci_high", "num_seeds", "num_nan"]
+        with open(path, "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(["rank", *self.fields, *columns])
+            for rank, row in enumerate(self.summary(), start=1):
+                cells = ["" if isinstance(row[c], float) and np.isnan(row[c]) else row[c] for c in columns]
+                writer.writerow([rank, *(row["point"][f] for f in self.fields), *cells])
+
     def to_csv(self, path: str) -> None:
-        """One row per run: run index, grid-point values, seed, and every final metric."""
+        """One row per run: run index, grid-point values, seed, and every final metric as
+        `final_<metric>` (a metric may share a grid field's name, e.g. `learning_rate`)."""
         names = sorted(self.metrics)
         with open(path, "w", newline="") as file:
             writer = csv.writer(file)
-            writer.writerow(["run", *self.fields, "seed", *names])
+            writer.writerow(["run", *self.fields, "seed", *(f"final_{name}" for name in names)])
             final = self.final
             for run in range(self.num_runs):
                 point = self.points[int(self.run_point[run])]
@@ -230,44 +244,45 @@ class SweepResult:
         for point in range(len(self.points)):
             runs = np.flatnonzero(self.run_point == point)
             curves[self.label(point)] = (self.metrics["env_steps"][:, runs[0]], self.metrics["episode_return"][:, runs].T)
-        try:
-            from pgjax.plots import plot_learning_curves
-        except ImportError:
-            plot_learning_curves = _plot_learning_curves
         plot_learning_curves(curves, path, title)
-
-
-def _plot_learning_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str, title: str = "") -> None:
-    """Fallback used until `pgjax.plots` exists: mean over seeds with a min–max band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for label, (env_steps, returns) in curves.items():
-        with np.errstate(all="ignore"):
-            mean = np.nanmean(returns, axis=0)
-            low, high = np.nanmin(returns, axis=0), np.nanmax(returns, axis=0)
-        axes.plot(env_steps, mean, label=label)
-        axes.fill_between(env_steps, low, high, alpha=0.2)
-    axes.set_xlabel("environment steps")
-    axes.set_ylabel("episode return")
-    axes.set_title(title)
-    axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
 
 
 # ---------------------------------------------------------------- running
 
 
-def _pad(tree, num_padded: int):
-    """Repeat the last run until the run axis has `num_padded` entries."""
-    num_runs = jax.tree.leaves(tree)[0].shape[0]
-    take = np.minimum(np.arange(num_padded), num_runs - 1)
-    return jax.tree.map(lambda x: x[take], tree)
+def train_runs_sharded(
+    algo,
+    configs,
+    keys,
+    callback: Callable | None = None,
+    mesh: Mesh | None = None,
+    on_compiled: Callable[[], None] | None = None,
+):
+    """`core.train_runs` of `R` runs sharded over the devices of `mesh`, in one compiled program.
+
+    `configs`: a `Config` whose traced leaves are `[R]` arrays (see `stack_runs`); `keys [R]`.
+    `mesh`: a 1-D mesh; `None` means `global_mesh()` (all visible devices, trivial on one).
+    The runs are laid out by `pgjax.distributed.RunSharding` (padded to a multiple of the device
+    count; the padding is dropped again). `callback(metrics)` gets `[R]` NumPy leaves once per
+    iteration; `on_compiled()` runs after compilation, just before training starts (to start
+    a clock or a progress bar).
+
+    Returns `(states [R], metrics {name: [iterations, R] NumPy}, compile_seconds, run_seconds)`.
+    Used by `sweep` and by `pgjax train --seeds K`.
+    """
+    layout = RunSharding(int(jax.tree.leaves(keys)[0].shape[0]), global_mesh() if mesh is None else mesh)
+    program = layout.jit(partial(core.train_runs, algo.init, algo.update), callback)
+    configs, keys = layout.place((configs, keys))
+    start = time.perf_counter()
+    compiled = program.lower(configs, keys).compile()
+    compiled_at = time.perf_counter()
+    if on_compiled is not None:
+        on_compiled()
+    started_at = time.perf_counter()
+    states, metrics = jax.block_until_ready(compiled(configs, keys))
+    finished_at = time.perf_counter()
+    metrics = {name: np.asarray(values)[:, : layout.num_runs] for name, values in metrics.items()}
+    return layout.unpad(states), metrics, compiled_at - start, finished_at - started_at
 
 
 def sweep(
@@ -278,6 +293,7 @@ def sweep(
     key,
     callback: Callable | None = None,
     mesh: Mesh | None = None,
+    on_compiled: Callable[[], None] | None = None,
 ) -> SweepResult:
     """Train every grid point × seed of `algo` in one compiled program.
 
@@ -292,7 +308,7 @@ def sweep(
     the devices and the duplicates are dropped from the results (and from the callback).
 
     `callback(metrics)`, if given, runs on the host once per iteration with `[R]` NumPy leaves
-    (on several hosts: on process 0 only).
+    (on several hosts: on process 0 only); `on_compiled()` after compiling, before training.
     """
     if not isinstance(num_seeds, (int, np.integer)) or isinstance(num_seeds, bool) or num_seeds <= 0:
         raise ValueError(f"num_seeds: must be a positive integer, got {num_seeds!r}")
@@ -302,41 +318,7 @@ def sweep(
     configs = stack_runs(config, points, num_seeds)
     keys = jax.random.split(key, num_seeds)[np.tile(np.arange(num_seeds), len(points))]
 
-    mesh = global_mesh() if mesh is None else mesh
-    if len(mesh.axis_names) != 1:
-        raise ValueError(f"mesh: must be 1-D (one axis for runs), got axes {mesh.axis_names}")
-    num_padded = math.ceil(num_runs / mesh.size) * mesh.size
-    configs, keys = _pad((configs, keys), num_padded)
-    axis = mesh.axis_names[0]
-    by_run = NamedSharding(mesh, P(axis))
-    replicated = NamedSharding(mesh, P())
-
-    def progress(metrics):
-        callback({name: values[:num_runs] for name, values in metrics.items()})
-
-    # `shard_map` rather than automatic partitioning: each device runs exactly the program
-    # that one device would run on its slice of the runs, so a run's numbers do not depend
-    # on how many devices share the sweep.
-    train_slice = jax.shard_map(
-        partial(
-            core.train_runs, algo.init, algo.update,
-            callback=None if callback is None else progress, axis_name=axis,
-        ),
-        mesh=mesh,
-        in_specs=(P(axis), P(axis)),
-        out_specs=(P(axis), P(None, axis)),
-        # Runs never talk to each other, so the varying-axis type checks buy nothing, and the
-        # algorithms' scans (whose carries start as constants) would need annotations for them.
-        check_vma=False,
-    )
-    # Metrics come back replicated so that every host (on a pod) can read all of them.
-    program = jax.jit(train_slice, out_shardings=(by_run, replicated))
-    configs, keys = jax.device_put((configs, keys), by_run)
-    start = time.perf_counter()
-    compiled = program.lower(configs, keys).compile()
-    compiled_at = time.perf_counter()
-    states, metrics = jax.block_until_ready(compiled(configs, keys))
-    finished_at = time.perf_counter()
+    states, metrics, compile_seconds, run_seconds = train_runs_sharded(algo, configs, keys, callback, mesh, on_compiled)
 
     runs = np.arange(num_runs)
     return SweepResult(
@@ -345,8 +327,8 @@ def sweep(
         num_seeds=num_seeds,
         run_point=runs // num_seeds,
         run_seed=runs % num_seeds,
-        metrics={name: np.asarray(values)[:, :num_runs] for name, values in metrics.items()},
-        states=jax.tree.map(lambda x: x[:num_runs], states),
-        compile_seconds=compiled_at - start,
-        run_seconds=finished_at - compiled_at,
+        metrics=metrics,
+        states=states,
+        compile_seconds=compile_seconds,
+        run_seconds=run_seconds,
     )

@@ -96,3 +96,30 @@ def test_chunked_interrupted_and_resumed_equals_straight(tmp_path, straight):
         checkpoint.train_with_checkpoints(ppo, tiny(), key, run_dir, 2)
     with pytest.raises(ValueError, match="config: differs .* clip_eps"):
         checkpoint.train_with_checkpoints(ppo, tiny(clip_eps=0.3), key, run_dir, 2, resume=True)
+
+
+def test_several_runs_chunked_equal_one_program(tmp_path):
+    """K runs (a batch of keys) in checkpointed chunks equal the one-program `train_runs_sharded`
+    that `pgjax train --seeds K` uses, bit for bit, and restore with their run axis. (Resuming
+    them is tested through the command line in tests/test_cli.py.)"""
+    from pgjax.sweep import stack_runs, train_runs_sharded
+
+    keys = jax.random.split(jax.random.key(11), 2)
+    states_straight, metrics_straight, _, _ = train_runs_sharded(ppo, stack_runs(tiny(), [{}], 2), keys)
+    run_dir = str(tmp_path / "runs")
+    compiled, seen = [], []
+    states_chunked, metrics_chunked = checkpoint.train_with_checkpoints(
+        ppo, tiny(), keys, run_dir, every_iterations=2, callback=seen.append, on_compiled=compiled.append
+    )
+    assert len(compiled) == 1 and compiled[0] > 0
+    assert [m["env_steps"].tolist() for m in seen] == [[i * tiny().batch_size] * 2 for i in range(1, 5)]
+    assert metrics_chunked["loss"].shape == (tiny().num_iterations, 2)
+    assert_identical(states_chunked, states_straight)
+    assert_identical(metrics_chunked, metrics_straight)
+
+    assert sorted(os.listdir(run_dir)) == ["2", "4"]
+    state_loaded, _, metrics_loaded = checkpoint.restore(run_dir, ppo, key=keys)
+    assert_identical(state_loaded, states_straight)
+    assert_identical(metrics_loaded, metrics_straight)
+    with pytest.raises(ValueError, match="key: .* holds 2 run"):
+        checkpoint.train_with_checkpoints(ppo, tiny(), keys[0], run_dir, 2, resume=True)

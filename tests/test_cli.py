@@ -4,6 +4,8 @@ import contextlib
 import csv
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -23,15 +25,23 @@ def read_csv(path):
         return reader.fieldnames, list(reader)
 
 
+RUN = ["train", "ppo", "CartPole-v1", *TINY, "--seeds", "2", "--seed", "3", "--log", "csv,jsonl", "--eval-episodes", "2"]
+
+
+def run_main(args):
+    """`main(args)` with its stdout and stderr captured: `(code, stdout, stderr)`."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(args)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """One 2-seed run with every always-available output, its progress bar on."""
     out = tmp_path_factory.mktemp("cli") / "run"
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = main(["train", "ppo", "CartPole-v1", *TINY, "--seeds", "2", "--seed", "3", "--out", str(out),
-                     "--log", "csv,jsonl", "--eval-episodes", "2"])
-    return code, out, stdout.getvalue(), stderr.getvalue()
+    code, stdout, stderr = run_main([*RUN, "--out", str(out)])
+    return code, out, stdout, stderr
 
 
 def test_train_writes_metrics_per_seed_and_iteration(run):
@@ -138,13 +148,23 @@ def test_script_entry_point_reports_errors_in_one_line():
         (["train", "--eval-episodes", "-1"], "--eval-episodes"),
         (["train", "--log", "csv,parquet"], "parquet"),
         (["train", "--no-such-flag"], "--no-such-flag"),
+        (["train", "--checkpoint-every", "0"], "--checkpoint-every: must be a positive integer"),
+        (["train", "--devices", "0"], "--devices: must be between 1 and"),
+        (["train", "--resume", "no-such-run"], "--resume: continues with the run's saved settings; do not also give --out"),
+        (["sweep", "--grid", "num_envs=4,8"], "--grid num_envs: is structural"),
+        (["sweep", "--grid", "hidden_sizes=16,32"], "hidden_sizes: is structural"),
+        (["sweep", "--grid", "learning_rate=1e-3,-1"], "learning_rate: must be > 0"),
+        (["sweep", "--grid", "clip_eps=0.1,wide"], "clip_eps: 'wide' is not a number"),
+        (["sweep", "--grid", "no_such_field=1"], "no_such_field: unknown field"),
+        (["sweep", "--grid", "clip_eps=0.1", "--seeds", "0"], "--seeds: must be a positive integer"),
+        (["sweep"], "--grid"),
         (["fly"], "fly"),
         ([], "command"),
     ],
 )
 def test_bad_arguments_end_with_one_error_line(args, mentions, capsys, tmp_path):
     out = tmp_path / "run"
-    code = main([*args, "--out", str(out)] if args[:1] == ["train"] else args)
+    code = main([*args, "--out", str(out)] if args[:1] in (["train"], ["sweep"]) else args)
     captured = capsys.readouterr()
     assert code == 2
     lines = captured.err.strip().splitlines()
@@ -201,3 +221,72 @@ def test_set_values_take_the_type_of_the_default(text, default, value):
 def test_a_lone_environment_name_means_the_default_algorithm():
     assert _resolve_algorithm_and_env("Acrobot-v1", None) == ("ppo", "Acrobot-v1")
     assert _resolve_algorithm_and_env(None, None) == ("ppo", "CartPole-v1")
+
+
+def test_resume_needs_a_checkpointed_run_folder(run, capsys, tmp_path):
+    _, out, _, _ = run  # trained without --checkpoint-every
+    for folder, mentions in ((out, "without --checkpoint-every"), (tmp_path, "not a pgjax run folder")):
+        assert main(["train", "--resume", str(folder)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and mentions in err
+
+
+def test_checkpointed_run_interrupted_and_resumed_equals_straight(run, tmp_path):
+    """`--checkpoint-every 4`, a crash after iteration 6 (checkpoint 8 never written, metrics.csv
+    cut at iteration 6), then `--resume DIR`: the files and numbers of the uninterrupted run."""
+    _, straight, _, _ = run
+    out = tmp_path / "chunked"
+    code, stdout, _ = run_main([*RUN, "--out", str(out), "--checkpoint-every", "4", "--no-progress"])
+    assert code == 0 and "every 4 iterations" in stdout
+    assert sorted(os.listdir(out / "checkpoints")) == ["4", "8"]
+
+    shutil.rmtree(out / "checkpoints" / "8")
+    lines = (out / "metrics.csv").read_text().splitlines(keepends=True)
+    (out / "metrics.csv").write_text("".join(lines[: 1 + 2 * 6]))
+    code, stdout, stderr = run_main(["train", "--resume", str(out)])
+    assert code == 0, stderr
+    assert "from the checkpoint after iteration 4" in stdout
+    assert "env-steps/s=" in stderr  # the progress bar resumed
+
+    columns, rows = read_csv(out / "metrics.csv")
+    straight_columns, straight_rows = read_csv(straight / "metrics.csv")
+    assert sorted(columns) == sorted(straight_columns)
+    assert rows == straight_rows  # every value, as written, for every seed and iteration, once
+    jsonl = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert jsonl == [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+
+    summary = json.loads((out / "summary.json").read_text())
+    expected = json.loads((straight / "summary.json").read_text())
+    assert summary["resumed_from_iteration"] == 4 and summary["seeds"] == [3, 4]
+    for name in ("final_return_per_seed", "eval_return_per_seed", "iterations", "env_steps_per_seed"):
+        assert summary[name] == expected[name], name
+
+
+def test_sweep_ranks_grid_points_and_reports_nan_runs(tmp_path):
+    out = tmp_path / "sweep"
+    code, stdout, stderr = run_main(
+        ["sweep", "ppo", "CartPole-v1", *TINY, "--seeds", "2", "--grid", "learning_rate=1e-3,1e30", "--out", str(out)]
+    )
+    assert code == 0, stderr
+    assert "env-steps/s=" in stderr and "return=" in stderr  # live progress from inside the program
+    # The diverging grid point is named, per seed, and ranked last without spoiling the other.
+    for seed in (0, 1):
+        assert f"NaN: run {2 + seed} (learning_rate=1e+30, seed {seed})" in stdout
+    table = (out / "results.md").read_text()
+    assert table in stdout
+    assert table.splitlines()[2].startswith("| 1 | 0.001 |") and table.splitlines()[3].startswith("| 2 | 1e+30 |")
+
+    _, runs = read_csv(out / "runs.csv")
+    assert [(r["learning_rate"], r["seed"]) for r in runs] == [("0.001", "0"), ("0.001", "1"), ("1e+30", "0"), ("1e+30", "1")]
+    finals = np.array([float(r["final_episode_return"]) for r in runs[:2]])
+    assert [float(r["final_learning_rate"]) for r in runs[:2]] == pytest.approx([1e-3 / 8] * 2)  # annealed: 1 - 7/8
+    _, results = read_csv(out / "results.csv")
+    best, diverged = results
+    assert (best["rank"], float(best["learning_rate"]), best["num_nan"]) == ("1", 1e-3, "0")
+    assert float(best["mean"]) == pytest.approx(finals.mean())
+    assert float(best["std"]) == pytest.approx(abs(finals[0] - finals[1]) / np.sqrt(2))  # ddof=1 for two seeds
+    assert float(best["ci_low"]) <= finals.mean() <= float(best["ci_high"])
+    assert (diverged["num_nan"], diverged["mean"]) == ("2", "")
+    assert (out / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    config = json.loads((out / "config.json").read_text())
+    assert config["grid"] == {"learning_rate": [1e-3, 1e30]} and config["num_envs"] == 4

@@ -1,6 +1,8 @@
 """Sweeps: grid validation before compiling, one program for all runs, per-run hyperparameters,
 NaN runs isolated, summary statistics, and the same numbers when sharded over 4 devices."""
 
+import csv
+import json
 import os
 import subprocess
 import sys
@@ -10,8 +12,8 @@ import jax
 import numpy as np
 import pytest
 
-from pgjax import ppo
-from pgjax.distributed import global_mesh
+from pgjax import checkpoint, ppo
+from pgjax.distributed import global_mesh, is_primary
 from pgjax.sweep import SweepResult, parse_grid, sweep, validate_grid
 
 TINY = dict(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 3, hidden_sizes=(16,), num_minibatches=2, update_epochs=2)
@@ -65,6 +67,7 @@ def test_parse_grid():
 def test_global_mesh_spans_the_visible_devices():
     mesh = global_mesh()
     assert mesh.axis_names == ("runs",) and list(mesh.devices) == jax.devices()
+    assert is_primary()  # one process: it writes the results
 
 
 # ---------------------------------------------------------------- statistics (no training)
@@ -180,47 +183,86 @@ SHARDED = textwrap.dedent(
     """
     import os
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"  # before jax is imported
-    import jax, numpy as np
+    import jax, jax.numpy as jnp, numpy as np
     from jax.sharding import Mesh
     from pgjax import ppo
+    from pgjax.cli import main
     from pgjax.distributed import global_mesh
-    from pgjax.sweep import sweep
+    from pgjax.sweep import stack_runs, sweep, train_runs_sharded
 
     config = ppo.Config.for_env("CartPole-v1", **{tiny})
     grid = {{"learning_rate": [1e-3, 3e-4, 1e-4], "clip_eps": [0.2]}}  # 3 points x 2 seeds = 6 runs
     assert global_mesh().size == 4
+    one_device = Mesh(np.array(jax.devices()[:1]), ("runs",))
     seen = []
     sharded = sweep(ppo, config, grid, 2, jax.random.key(3), callback=seen.append)
-    single = sweep(ppo, config, grid, 2, jax.random.key(3), mesh=Mesh(np.array(jax.devices()[:1]), ("runs",)))
+    single = sweep(ppo, config, grid, 2, jax.random.key(3), mesh=one_device)
     params = jax.tree.leaves(sharded.states.params)
+
+    # `pgjax train --seeds 3` (3 runs padded to 4 devices), in checkpointed chunks of 2
+    # iterations, against the same 3 runs in one program on one device.
+    four = {{**{tiny}, "total_timesteps": 4 * 32 * 4}}  # 4 iterations: two chunks of 2
+    keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(5, 8))
+    seeds_config = ppo.Config.for_env("CartPole-v1", **four)
+    _, seeds_single, _, _ = train_runs_sharded(ppo, stack_runs(seeds_config, [{{}}], 3), keys, mesh=one_device)
+    settings = ["{{}}={{}}".format(k, ",".join(map(str, v)) if isinstance(v, tuple) else v) for k, v in four.items()]
+    code = main(["train", "ppo", "CartPole-v1", "--seeds", "3", "--seed", "5", "--out", {cli_out!r}, "--no-progress",
+                 "--checkpoint-every", "2", "--eval-episodes", "0", "--set", *settings])
+    assert code == 0
     np.savez(
         {out!r},
         num_runs=sharded.num_runs, callback_runs=[m["loss"].shape[0] for m in seen],
         devices=len({{d for leaf in params for d in leaf.sharding.device_set}}),
         **{{"sharded_" + k: v for k, v in sharded.metrics.items()}},
         **{{"single_" + k: v for k, v in single.metrics.items()}},
+        **{{"seeds_" + k: v for k, v in seeds_single.items()}},
     )
     """
 )
 
 
+def assert_same_runs(sharded, single, name):
+    """Metrics of the same runs computed on 4 devices and on 1."""
+    if np.issubdtype(single.dtype, np.integer) or name in ("episode_return", "episode_count", "episode_length"):
+        # Same actions, same episodes: the environment side agrees exactly.
+        np.testing.assert_array_equal(sharded, single, err_msg=name)
+    else:
+        # XLA compiles a 4-partition program; its float reductions may round in another
+        # order than the 1-device program's (differences of ~1 ulp, seen on CPU).
+        np.testing.assert_allclose(sharded, single, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
 def test_sharded_over_four_devices_matches_one_device(tmp_path):
-    out = str(tmp_path / "sharded.npz")
+    """`sweep` and `pgjax train --seeds K` (with checkpoints) on 4 devices give the numbers of 1 device,
+    with padding when the run count does not divide the device count."""
+    out, cli_out = str(tmp_path / "sharded.npz"), tmp_path / "cli"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    script = SHARDED.format(tiny=repr(TINY), out=out)
+    script = SHARDED.format(tiny=repr(TINY), out=out, cli_out=str(cli_out))
     completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
     saved = np.load(out)
+    iterations = tiny().num_iterations
     assert saved["num_runs"] == 6 and saved["devices"] == 4  # 6 runs padded to 8, 2 per device, padding dropped
-    assert list(saved["callback_runs"]) == [6] * tiny().num_iterations
+    assert list(saved["callback_runs"]) == [6] * iterations
     names = [k.removeprefix("single_") for k in saved.files if k.startswith("single_")]
     for name in names:
         single, sharded = saved["single_" + name], saved["sharded_" + name]
-        assert single.shape == sharded.shape == (tiny().num_iterations, 6)
-        if np.issubdtype(single.dtype, np.integer) or name in ("episode_return", "episode_count", "episode_length"):
-            # Same actions, same episodes: the environment side agrees exactly.
-            np.testing.assert_array_equal(sharded, single, err_msg=name)
-        else:
-            # XLA compiles a 4-partition program; its float reductions may round in another
-            # order than the 1-device program's (differences of ~1 ulp, seen on CPU).
-            np.testing.assert_allclose(sharded, single, rtol=1e-5, atol=1e-7, err_msg=name)
+        assert single.shape == sharded.shape == (iterations, 6)
+        assert_same_runs(sharded, single, name)
+
+    # The command line: its runs were sharded over all 4 devices, its checkpoints hold the 3
+    # real runs (no padding), and its metrics (one row per seed and iteration) match 1 device.
+    summary = json.loads((cli_out / "summary.json").read_text())
+    assert summary["devices"] == 4 and summary["seeds"] == [5, 6, 7]
+    assert sorted(os.listdir(cli_out / "checkpoints")) == ["2", "4"]
+    state, _, _ = checkpoint.restore(str(cli_out / "checkpoints"), ppo, key=jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(state.iteration, [4] * 3)
+    with open(cli_out / "metrics.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 3 * 4
+    for name in names:
+        single = saved["seeds_" + name]
+        from_cli = np.zeros_like(single)
+        for row in rows:
+            from_cli[int(row["iteration"]) - 1, int(row["seed"]) - 5] = float(row[name])
+        assert_same_runs(from_cli, single, name)
