@@ -55,19 +55,21 @@ def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", default=",".join(pgjax.ALGORITHMS))
     parser.add_argument("--envs", default="", help="comma-separated; default: every preset of each algorithm")
+    parser.add_argument("--exclude", default="", help="comma-separated environments to leave out")
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--out", default=str(HERE / "presets.md"))
     args = parser.parse_args(argv)
     rows = []
     for algo_name in args.algos.split(","):
         envs = args.envs.split(",") if args.envs else list(pgjax.ALGORITHMS[algo_name].Config.PRESETS)
-        for env in envs:
+        for env in [e for e in envs if e not in args.exclude.split(",")]:
             rows.append(measure(algo_name, env, args.seeds))
             print(to_markdown(rows[-1:]).splitlines()[-1], flush=True)
     table = to_markdown(rows)
     header = (
         f"Measured {time.strftime('%Y-%m-%d')} on {jax.devices()[0].device_kind} with "
-        f"`python -m benchmarks.presets --algos {args.algos} --seeds {args.seeds}`; "
+        f"`python -m benchmarks.presets --algos {args.algos} --seeds {args.seeds}"
+        + (f" --exclude {args.exclude}" if args.exclude else "") + "`; "
         "evaluation: 32 episodes per seed, stochastic policy.\n\n"
     )
     pathlib.Path(args.out).write_text(header + table + "\n")

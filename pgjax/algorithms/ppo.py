@@ -31,7 +31,7 @@ class Config(BaseConfig):
 
     PRESETS = {
         "CartPole-v1": dict(num_envs=4, num_steps=128, learning_rate=2.5e-4, total_timesteps=500_000),
-        "Acrobot-v1": dict(num_envs=16, num_steps=128, learning_rate=1e-3, total_timesteps=500_000, ent_coef=0.0),
+        "Acrobot-v1": dict(num_envs=16, num_steps=128, learning_rate=1e-3, total_timesteps=500_000),
         "MountainCar-v0": dict(
             num_envs=16, num_steps=256, learning_rate=1e-3, total_timesteps=1_000_000,
             normalize_observations=True, gae_lambda=0.98, ent_coef=0.0,
