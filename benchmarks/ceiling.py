@@ -50,7 +50,7 @@ def env_loop(env_name: str, num_envs: int, num_steps: int, with_policy: bool, sp
     sample_actions = _random_action_fn(env, env_params)
     if with_policy:
         # Only the network's shape is read from this config; one step keeps its budget check trivial.
-        config = ppo.Config.for_env(env_name, num_envs=num_envs, num_steps=1, total_timesteps=num_envs,
+        config = ppo.Config.for_env(env_name, num_envs=num_envs, num_steps=1, total_timesteps=num_envs, num_minibatches=1,
                                     hidden_sizes=(64, 64), activation="tanh")
         network = core.make_network(config, *core.make_env(config))
         params = network.init(params_key, obs[:1])

@@ -1,6 +1,6 @@
 """Every benchmark in one command, assembled into `benchmarks/README.md` (issue 5).
 
-    python -m benchmarks.run_all            # the measurement (≈25 min on 2 CPU cores)
+    python -m benchmarks.run_all            # the measurement (≈17 min on 2 CPU cores)
     python -m benchmarks.run_all --quick    # smoke run (≈3 min), output marked as such
 
 Runs, in order: PPO throughput at the classic CartPole settings (`ppo_throughput`),
@@ -73,7 +73,7 @@ def run_section(name: str, quick: bool, summary: dict) -> tuple[str, float, bool
         if not isinstance(markdown, str):  # a script that only writes its .md file
             markdown = (common.BENCH_DIR / f"{name}.md").read_text()
         ok = True
-    except Exception:  # noqa: BLE001 — one broken section must not lose the others' 25 minutes
+    except Exception:  # noqa: BLE001 — one broken section must not lose the others
         error = traceback.format_exc()
         common.log(error)
         markdown = f"## {name}\n\n**This section failed in this run:**\n\n```\n{error[-3000:]}\n```\n"
@@ -165,7 +165,7 @@ def header(quick: bool, started: str, load_start: float | None) -> str:
         "",
         "```bash",
         "pip install -e '.[bench]'              # torch (CPU), stable-baselines3, gymnasium for the SB3 peer",
-        "python -m benchmarks.run_all           # every section → benchmarks/README.md + PNGs (≈25 min, 2 cores)",
+        "python -m benchmarks.run_all           # every section → benchmarks/README.md + PNGs (≈17 min, 2 cores)",
         "python -m benchmarks.run_all --quick   # ≈3 min smoke run",
         "python -m benchmarks.ceiling [--quick] # any one section on its own → benchmarks/ceiling.md",
         "JAX_PLATFORMS=cuda python -m benchmarks.run_all   # on a GPU (needs jax[cuda])",
