@@ -35,18 +35,11 @@ class Config(GroupConfig):
     kl_coef: float = hyper(0.0, NON_NEGATIVE, "β, weight of the KL penalty to the reference (initial) policy")
     advantage_eps: float = hyper(1e-8, POSITIVE, "ε added to the group std of the returns")
 
+    # Groups as in GroupConfig's defaults: 4 groups of 4 episodes.
     PRESETS = {
-        "CartPole-v1": dict(
-            num_envs=16, num_groups=4, group_size=4, num_steps=500, total_timesteps=2_000_000, learning_rate=1e-3,
-        ),
-        "Pendulum-v1": dict(
-            num_envs=16, num_groups=4, group_size=4, num_steps=200, total_timesteps=2_000_000,
-            learning_rate=1e-3, gamma=0.95,
-        ),
-        "Catch-bsuite": dict(
-            num_envs=16, num_groups=4, group_size=4, num_steps=9, total_timesteps=50_000, learning_rate=1e-3,
-            num_minibatches=2,
-        ),
+        "CartPole-v1": dict(num_steps=500, total_timesteps=2_000_000, learning_rate=1e-3),
+        "Pendulum-v1": dict(num_steps=200, total_timesteps=2_000_000, learning_rate=1e-3, gamma=0.95),
+        "Catch-bsuite": dict(num_steps=9, total_timesteps=50_000, learning_rate=1e-3, num_minibatches=2),
     }
 
 

@@ -23,17 +23,11 @@ from pgjax.algorithms.core import TrainState, evaluate  # noqa: F401  (part of t
 
 @struct.dataclass
 class Config(GroupConfig):
+    # Groups as in GroupConfig's defaults: 4 groups of 4 episodes.
     PRESETS = {
-        "CartPole-v1": dict(
-            num_envs=16, num_groups=4, group_size=4, num_steps=500, total_timesteps=2_000_000, learning_rate=3e-3,
-        ),
-        "Pendulum-v1": dict(
-            num_envs=16, num_groups=4, group_size=4, num_steps=200, total_timesteps=2_000_000,
-            learning_rate=1e-3, gamma=0.95,
-        ),
-        "Catch-bsuite": dict(
-            num_envs=16, num_groups=4, group_size=4, num_steps=9, total_timesteps=50_000, learning_rate=3e-3,
-        ),
+        "CartPole-v1": dict(num_steps=500, total_timesteps=2_000_000, learning_rate=3e-3),
+        "Pendulum-v1": dict(num_steps=200, total_timesteps=2_000_000, learning_rate=1e-3, gamma=0.95),
+        "Catch-bsuite": dict(num_steps=9, total_timesteps=50_000, learning_rate=3e-3),
     }
 
 
