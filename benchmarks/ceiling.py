@@ -1,4 +1,4 @@
-"""How close does PPO training get to the speed of the environment itself? (issue 5 §1)
+"""How close does PPO training get to the speed of the environment itself?
 
 For each environment and number of parallel environments N ∈ {1, 64, 1024, 4096}:
 
@@ -148,7 +148,7 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
             ])
 
     markdown = common.header(
-        "Ceiling: environment speed vs PPO training speed (issue 5 §1)",
+        "Ceiling: environment speed vs PPO training speed",
         notes=[
             f"{'QUICK smoke run (64 envs only) — not a measurement. ' if quick else ''}"
             f"≈{budget} env steps per timed call for every N (so N=1 is a long scan, N=4096 a short one).",

@@ -1,4 +1,4 @@
-"""PPO throughput on CartPole-v1 at the classic settings (issue 2).
+"""PPO throughput on CartPole-v1 at the classic settings.
 
 4 envs × 128 steps, 4 epochs × 4 minibatches, 64-64 tanh, lr 2.5e-4 annealed,
 500k steps per seed. For 1 seed (`ppo.train`) and 8 and 64 seeds vmapped in one
@@ -7,7 +7,7 @@ env-steps/s over all seeds (median of 3 runs, min–max), and the final mean ret
 (the mean of the last 10 iterations' `episode_return`, averaged over seeds) to
 show that batching seeds does not change what is learned. Beside it: the
 env + policy-forward ceiling at 1024 envs (see `benchmarks/ceiling.py`) and the
-reference point of issue 2.
+reference point.
 
 Run: `python -m benchmarks.ppo_throughput [--quick]` → `benchmarks/ppo_throughput.md` + `.png`.
 """
@@ -82,14 +82,14 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
 
     low, high = common.REFERENCE_COMPILE_S
     markdown = common.header(
-        "PPO throughput, CartPole-v1, classic settings (issue 2)",
+        "PPO throughput, CartPole-v1, classic settings",
         notes=[
             *(["QUICK smoke run (20k steps per seed, 1 and 8 seeds) — not a measurement."] if quick else []),
             "4 envs × 128 steps, 4 epochs × 4 minibatches, 64-64 tanh, lr 2.5e-4 annealed, "
             "500k steps per seed (64 seeds: 62.5k per seed, to keep the run short; the rate is per iteration).",
             "1 seed: `ppo.train`; 8 and 64 seeds: `ppo.train_batch` (one vmapped program). "
             "env-steps/s counts the steps of all seeds together.",
-            f"reference (issue 2): a well-known single-file JAX PPO reaches ≈{common.REFERENCE_STEPS_PER_S:.1e} "
+            f"reference: a well-known single-file JAX PPO reaches ≈{common.REFERENCE_STEPS_PER_S:.1e} "
             f"env-steps/s with ≈{low:g}–{high:g} s compile on this 2-core CPU at these settings; "
             "the target is ≥1.5× that throughput (column 'vs ref') and less compile time.",
             "final return: mean `episode_return` of the last 10 iterations, averaged over seeds "

@@ -1,4 +1,4 @@
-"""Where the time of one PPO iteration goes, and what the listed optimisations buy (issue 5 §4).
+"""Where the time of one PPO iteration goes, and what the listed optimisations buy.
 
 Part 1 — each part of `ppo.update` jitted on its own and timed (median of many
 calls, each waited for with `block_until_ready`):
@@ -235,7 +235,7 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
         )
 
     markdown = common.header(
-        "Profile of one PPO iteration, CartPole-v1 (issue 5 §4)",
+        "Profile of one PPO iteration, CartPole-v1",
         notes=[
             *(["QUICK smoke run — not a measurement."] if quick else []),
             "each timed sample is n back-to-back calls of the jitted part, divided by n (n in each "

@@ -1,4 +1,4 @@
-"""Every benchmark in one command, assembled into `benchmarks/README.md` (issue 5).
+"""Every benchmark in one command, assembled into `benchmarks/README.md`.
 
     python -m benchmarks.run_all            # the measurement (≈17 min on 2 CPU cores)
     python -m benchmarks.run_all --quick    # smoke run (≈3 min), output marked as such
@@ -31,7 +31,7 @@ from benchmarks import common
 
 # (module name, what it answers), in README order. `sweep_scaling` is optional.
 SECTIONS = (
-    ("ppo_throughput", "PPO throughput at the classic CartPole settings, 1/8/64 seeds, vs the issue-2 reference"),
+    ("ppo_throughput", "PPO throughput at the classic CartPole settings, 1/8/64 seeds, vs the reference"),
     ("ceiling", "raw env and env + policy speed for 1…4096 envs on four environments, and PPO's share of it"),
     ("sb3_peer", "Stable-Baselines3 PPO vs pgjax PPO at SB3's defaults: env-steps/s, time to 475"),
     ("scaling", "env-steps/s vs parallel envs and vmapped seeds; time to solve CartPole with 1…256 seeds"),
@@ -130,7 +130,7 @@ def speed_limits(summary: dict) -> str:
                 f"{_fmt_rate(throughput[best_seeds]['rate'])} env-steps/s")
         if one:
             text += (f" against {_fmt_rate(one['rate'])} for one seed "
-                     f"({one['rate'] / common.REFERENCE_STEPS_PER_S:.2f}× the issue-2 reference; "
+                     f"({one['rate'] / common.REFERENCE_STEPS_PER_S:.2f}× the reference; "
                      f"compile {one['compile_s']:.1f} s)")
         lines.append(text + ".")
     if "sb3_speedup" in summary:

@@ -1,4 +1,4 @@
-"""pgjax PPO beside Stable-Baselines3 PPO at SB3's default hyperparameters (issue 5 §2).
+"""pgjax PPO beside Stable-Baselines3 PPO at SB3's default hyperparameters.
 
 Both learn CartPole-v1 (gymnasium's for SB3, gymnax's for pgjax) with one
 environment, n_steps 2048, minibatch 64 (32 per epoch), 10 epochs, lr 3e-4
@@ -195,7 +195,7 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
         results["SB3"] = run_sb3(total)
         sb3_versions = ("torch", "stable-baselines3", "gymnasium")
 
-    markdown = common.header("pgjax PPO vs Stable-Baselines3 PPO, CartPole-v1 (issue 5 §2)", sb3_versions, notes)
+    markdown = common.header("pgjax PPO vs Stable-Baselines3 PPO, CartPole-v1", sb3_versions, notes)
     markdown += "\n" + common.table(
         ["library", "setup s", "env steps", "train wall time", "env-steps/s", "reached 475", "time to 475",
          "steps to 475", "final return"],

@@ -1,4 +1,4 @@
-"""How PPO throughput and time-to-solve scale with parallelism (issue 5 §3).
+"""How PPO throughput and time-to-solve scale with parallelism.
 
 1. env-steps/s against the number of parallel environments N (one seed;
    `num_steps` = clip(budget / N, 8, 128), 4 epochs × 4 minibatches);
@@ -103,7 +103,7 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
         summary["scaling_seeds"] = {s: rate for s, rate, _, _ in seed_points}
 
     markdown = common.header(
-        "Scaling: parallel environments, vmapped seeds, time to solve CartPole-v1 (issue 5 §3)",
+        "Scaling: parallel environments, vmapped seeds, time to solve CartPole-v1",
         notes=[
             *(["QUICK smoke run — not a measurement."] if quick else []),
             f"env counts: one seed, ≈{budget:,} env steps per timed run; seeds: classic settings "

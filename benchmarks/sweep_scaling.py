@@ -1,4 +1,4 @@
-"""Sweep scaling: how many runs one compiled program can hold (issue 4 §4).
+"""Sweep scaling: how many runs one compiled program can hold.
 
 PPO on CartPole-v1 at the classic settings (4 envs × 128 steps, 4 epochs × 4 minibatches,
 64-64 tanh). R = 1, 8, 64, 256 runs are trained in one program exactly as `pgjax.sweep`
@@ -99,7 +99,7 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
         }
 
     markdown = common.header(
-        "Sweep scaling: runs per compiled program, one and four devices (issue 4)",
+        "Sweep scaling: runs per compiled program, one and four devices",
         notes=[
             *(["QUICK smoke run — not a measurement."] if quick else []),
             "PPO, CartPole-v1, classic settings (4 envs × 128 steps, 4 epochs × 4 minibatches, 64-64 tanh). "
