@@ -16,22 +16,20 @@ from flax import struct
 
 from pgjax import losses
 from pgjax.algorithms import core
-from pgjax.algorithms.config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, BaseConfig, hyper, static
+from pgjax.algorithms.config import BOOL, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, ActorCriticConfig, hyper, static
 from pgjax.algorithms.core import TrainState, evaluate  # noqa: F401  (part of the protocol)
 
 _CONTINUOUS = dict(normalize_observations=True, scale_rewards=True, ent_coef=0.0)
 
 
 @struct.dataclass
-class Config(BaseConfig):
+class Config(ActorCriticConfig):
     # A2C's own defaults: many environments and short rollouts, i.e. small frequent updates.
     num_envs: int = static(16, POSITIVE_INT, "parallel environments")
     num_steps: int = static(8, POSITIVE_INT, "steps per environment per iteration")
     normalize_advantages: bool = static(False, BOOL, "standardise advantages over each batch")
     learning_rate: float = hyper(7e-4, POSITIVE, "Adam step size")
     gae_lambda: float = hyper(1.0, UNIT_INTERVAL, "GAE λ (1: n-step returns as in the original A2C)")
-    ent_coef: float = hyper(0.01, NON_NEGATIVE, "entropy bonus coefficient")
-    vf_coef: float = hyper(0.5, NON_NEGATIVE, "value loss coefficient")
 
     PRESETS = {
         # Scaled rewards and standardised advantages keep the value gradient from crowding the

@@ -178,6 +178,25 @@ class BaseConfig:
 
 
 @struct.dataclass
+class ActorCriticConfig(BaseConfig):
+    """Fields of the methods that learn from GAE advantages with the shared actor-critic
+    loss, `core.actor_critic_loss` (A2C, PPO, PPO-KL)."""
+
+    normalize_advantages: bool = static(True, BOOL, "standardise advantages per minibatch")
+    gae_lambda: float = hyper(0.95, UNIT_INTERVAL, "GAE λ")
+    ent_coef: float = hyper(0.01, NON_NEGATIVE, "entropy bonus coefficient")
+    vf_coef: float = hyper(0.5, NON_NEGATIVE, "value loss coefficient")
+
+
+@struct.dataclass
+class EpochsConfig(ActorCriticConfig):
+    """An actor-critic that reuses each batch for several epochs of minibatches (PPO, PPO-KL)."""
+
+    update_epochs: int = static(4, POSITIVE_INT, "passes over each batch")
+    num_minibatches: int = static(4, POSITIVE_INT, "minibatches per pass")
+
+
+@struct.dataclass
 class EpisodicConfig(BaseConfig):
     """Fields of the Monte-Carlo methods, which reset every environment each iteration
     and learn from whole episodes (`pgjax.rollout.rollout_episodes`)."""

@@ -59,18 +59,22 @@ def update(config: Config, state: TrainState):
     weights = core.mask_weights(episodes.alive)
     # Each step gets its episode's advantage; the weights make every mean below a mean
     # over the episodes' steps, also inside a shuffled minibatch.
-    batch = core.flatten_time((episodes.obs, episodes.action, episodes.log_prob, advantages.reshape(-1) * weights, weights))
     env, env_params = core.make_env(config)
     network = core.make_network(config, env, env_params)
     policy = lambda params, obs: network.apply(params, obs, method=ActorCritic.policy)  # noqa: E731
+    # π_ref never changes within an iteration: evaluate it once on the batch, not in every minibatch step.
+    reference = policy(state.reference_params, episodes.obs)
+    batch = core.flatten_time(
+        (episodes.obs, episodes.action, episodes.log_prob, advantages.reshape(-1) * weights, weights, reference)
+    )
 
     def loss_fn(params, minibatch):
-        obs, action, old_log_prob, weighted_advantages, weights = minibatch
+        obs, action, old_log_prob, weighted_advantages, weights, reference = minibatch
         dist = policy(params, obs)
         surrogate, aux = losses.clipped_surrogate_loss(
             dist.log_prob(action), old_log_prob, weighted_advantages, config.clip_eps
         )
-        kl = jnp.mean(weights * dist.kl(policy(state.reference_params, obs)))
+        kl = jnp.mean(weights * dist.kl(reference))
         entropy = jnp.mean(weights * dist.entropy())
         loss = surrogate + losses.kl_penalty(kl, config.kl_coef) - config.ent_coef * entropy
         return loss, {"policy_loss": surrogate, "reference_kl": kl, "entropy": entropy, **aux}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pgjax import losses
 from pgjax.algorithms import core
-from pgjax.algorithms.config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, BaseConfig, hyper, static
+from pgjax.algorithms.config import BOOL, POSITIVE, EpochsConfig, hyper, static
 from pgjax.algorithms.core import TrainState, evaluate  # noqa: F401  (part of the protocol)
 from flax import struct
 
@@ -19,15 +19,9 @@ _CONTINUOUS = dict(normalize_observations=True, scale_rewards=True, clip_value=F
 
 
 @struct.dataclass
-class Config(BaseConfig):
-    update_epochs: int = static(4, POSITIVE_INT, "passes over each batch")
-    num_minibatches: int = static(4, POSITIVE_INT, "minibatches per pass")
-    normalize_advantages: bool = static(True, BOOL, "standardise advantages per minibatch")
+class Config(EpochsConfig):
     clip_value: bool = static(True, BOOL, "clip the value update around the old values by clip_eps")
-    gae_lambda: float = hyper(0.95, UNIT_INTERVAL, "GAE λ")
     clip_eps: float = hyper(0.2, POSITIVE, "surrogate clip range ε")
-    ent_coef: float = hyper(0.01, NON_NEGATIVE, "entropy bonus coefficient")
-    vf_coef: float = hyper(0.5, NON_NEGATIVE, "value loss coefficient")
 
     PRESETS = {
         "CartPole-v1": dict(num_envs=4, num_steps=128, learning_rate=2.5e-4, total_timesteps=500_000),

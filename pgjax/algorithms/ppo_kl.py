@@ -20,7 +20,7 @@ from flax import struct
 
 from pgjax import losses
 from pgjax.algorithms import core
-from pgjax.algorithms.config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, BaseConfig, hyper, static
+from pgjax.algorithms.config import NON_NEGATIVE, POSITIVE, EpochsConfig, hyper
 from pgjax.algorithms.core import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.networks import ActorCritic
 
@@ -33,15 +33,10 @@ class TrainState(core.TrainState):
 
 
 @struct.dataclass
-class Config(BaseConfig):
-    update_epochs: int = static(4, POSITIVE_INT, "passes over each batch")
-    num_minibatches: int = static(4, POSITIVE_INT, "minibatches per pass")
-    normalize_advantages: bool = static(True, BOOL, "standardise advantages per minibatch")
-    gae_lambda: float = hyper(0.95, UNIT_INTERVAL, "GAE λ")
+class Config(EpochsConfig):
     target_kl: float = hyper(0.01, POSITIVE, "KL(π_old ‖ π) per iteration that the adaptive β aims for")
     init_kl_coef: float = hyper(1.0, POSITIVE, "β at the first iteration")
     ent_coef: float = hyper(0.0, NON_NEGATIVE, "entropy bonus coefficient")
-    vf_coef: float = hyper(0.5, NON_NEGATIVE, "value loss coefficient")
 
     PRESETS = {
         "CartPole-v1": dict(num_envs=8, num_steps=128, learning_rate=1e-3, total_timesteps=1_000_000),
