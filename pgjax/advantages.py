@@ -19,6 +19,11 @@ def _float(x: chex.Array, like: chex.Array) -> chex.Array:
     return jnp.asarray(x).astype(like.dtype)
 
 
+def _check_time_steps(rewards: chex.Array) -> None:
+    if jnp.ndim(rewards) == 0 or jnp.shape(rewards)[0] == 0:
+        raise ValueError(f"rewards: must have at least one time step on the leading (time) axis, got shape {jnp.shape(rewards)}")
+
+
 def gae(
     rewards: chex.Array,
     values: chex.Array,
@@ -39,6 +44,7 @@ def gae(
     Returns `(advantages, targets)`, both `[T, ...]`.
     """
     chex.assert_equal_shape([rewards, values, next_values, terminated, truncated])
+    _check_time_steps(rewards)
     chex.assert_rank(gamma, 0)
     chex.assert_rank(gae_lambda, 0)
     not_terminated = 1.0 - _float(terminated, rewards)
@@ -70,6 +76,7 @@ def discounted_returns(
     Monte-Carlo return of the observed rewards. Returns `[T, ...]`.
     """
     chex.assert_equal_shape([rewards, terminated, truncated])
+    _check_time_steps(rewards)
     chex.assert_rank(gamma, 0)
     if bootstrap is None:
         bootstrap = jnp.zeros_like(rewards)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from collections.abc import Callable
 from functools import partial
 
@@ -40,7 +41,7 @@ import orbax.checkpoint as ocp
 
 from pgjax.algorithms import core
 from pgjax.distributed import RunSharding, global_mesh, is_key
-from pgjax.sweep import stack_runs
+from pgjax.sweep import stack_runs, wait_until_ready
 
 # Two kept checkpoints: the newest, and the one before it in case the newest is being written.
 MAX_TO_KEEP = 2
@@ -167,6 +168,47 @@ def restore(run_dir: str, algo, step: int | None = None, key=None):
     return state, config, dict(restored["history"])
 
 
+def all_steps(run_dir: str) -> list[int]:
+    """Iterations done at every complete checkpoint in `run_dir`, oldest first."""
+    if not os.path.isdir(run_dir):
+        return []
+    manager = _manager(run_dir, create=False)
+    try:
+        return sorted(manager.all_steps())
+    finally:
+        manager.close()
+
+
+def recover(run_dir: str, algo, key=None, warn: Callable[[str], None] | None = None) -> int:
+    """The newest checkpoint of `run_dir` that restores, after setting aside newer ones that don't.
+
+    A checkpoint can be complete (finalised by orbax) and still be unreadable, e.g. a data file
+    truncated by a full disk or a copy cut short. Each checkpoint, newest first, is restored in
+    full; one that fails is renamed to `<step>.corrupt` (kept for inspection, and no longer seen
+    as a checkpoint, so training can write that step again) with a warning through `warn`
+    (default `warnings.warn`). Returns the step of the newest intact checkpoint; raises
+    `ValueError` if there is none.
+    """
+    warn = warn or (lambda message: warnings.warn(message, stacklevel=3))
+    steps = all_steps(run_dir)
+    if not steps:
+        raise ValueError(f"run_dir: {run_dir} holds no complete checkpoint")
+    for position, step in enumerate(reversed(steps)):
+        try:
+            restore(run_dir, algo, step=step, key=key)
+        except Exception as error:  # orbax/tensorstore raise many kinds; any of them means unreadable
+            reason = " ".join(str(error).split())[:200] or type(error).__name__
+            older = steps[len(steps) - position - 2] if position + 1 < len(steps) else None
+            aside = os.path.join(run_dir, f"{step}.corrupt")
+            os.replace(os.path.join(run_dir, str(step)), aside)
+            warn(f"checkpoint after iteration {step} is unreadable ({type(error).__name__}: {reason}); moved to "
+                 f"{aside}; " + (f"falling back to the checkpoint after iteration {older}" if older is not None
+                                 else "no older checkpoint is left"))
+            continue
+        return step
+    raise ValueError(f"run_dir: {run_dir} holds no readable checkpoint (every one failed to restore)")
+
+
 def saved_config(run_dir: str, algo, step: int | None = None):
     """The config saved with checkpoint `step` (default: the latest) of `run_dir`, and the step."""
     manager = _manager(run_dir, create=False) if os.path.isdir(run_dir) else None
@@ -283,7 +325,8 @@ def train_with_checkpoints(
     Every chunk program (the full chunk, and a shorter last one if `every_iterations` does not
     divide the iterations left) is compiled before training starts; `on_compiled(seconds)` is
     then called with the compile time. Checkpoints are written asynchronously while the next
-    chunk runs.
+    chunk runs. If `callback` returns True, training stops after that iteration, which is
+    checkpointed; the result then holds the iterations done (resume continues from there).
     """
     if not isinstance(every_iterations, (int, np.integer)) or isinstance(every_iterations, bool) or every_iterations <= 0:
         raise ValueError(f"every_iterations: must be a positive integer, got {every_iterations!r}")
@@ -296,7 +339,8 @@ def train_with_checkpoints(
         )
     runner = _OneRun(algo, config, callback) if num_runs is None else _ManyRuns(algo, config, num_runs, callback, mesh)
     if existing is not None:
-        state, saved_config, metrics = restore(run_dir, algo, key=key)
+        existing = recover(run_dir, algo, key=key)  # past any corrupt newest checkpoint
+        state, saved_config, metrics = restore(run_dir, algo, step=existing, key=key)
         differing = _differing_fields(saved_config, config)
         if differing:
             raise ValueError(
@@ -329,17 +373,22 @@ def train_with_checkpoints(
     try:
         while done < config.num_iterations:
             length = min(every_iterations, config.num_iterations - done)
-            state, chunk_metrics = runner.run(state, length)
-            chunk_metrics = jax.tree.map(np.asarray, chunk_metrics)
+            state, chunk_metrics = wait_until_ready(runner.run(state, length))
+            # A callback that asked to stop ends the chunk early: keep the iterations that ran,
+            # checkpoint them, and stop.
+            ran = int(np.max(np.asarray(state.iteration))) - done
+            chunk_metrics = jax.tree.map(lambda m: np.asarray(m)[:ran], chunk_metrics)
             if metrics is None:
                 metrics = {name: [] for name in chunk_metrics}
             for name, value in chunk_metrics.items():
                 metrics[name].append(value)
-            done += length
+            done += ran
             # Wait for the previous write before starting the next (orbax allows one at a time).
             manager.wait_until_finished()
             history = {name: np.concatenate(parts) for name, parts in metrics.items()}
             _save(manager, done, runner.to_save(state), config, history)
+            if ran < length:
+                break
         manager.wait_until_finished()
     finally:
         manager.close()

@@ -141,7 +141,7 @@ class RunSharding:
         axis = self.axis
         if with_metrics:
             def progress(metrics):
-                callback({name: values[: self.num_runs] for name, values in metrics.items()})
+                return callback({name: values[: self.num_runs] for name, values in metrics.items()})
 
             fn = _with_keywords(fn, callback=None if callback is None else progress, axis_name=axis)
             out_specs, out_shardings = (P(axis), P(None, axis)), (self.by_run, self.replicated)

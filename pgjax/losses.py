@@ -12,8 +12,18 @@ from __future__ import annotations
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 sg = jax.lax.stop_gradient
+
+
+def check_positive(name: str, value: chex.Numeric) -> None:
+    """Raise `ValueError` naming `name` if `value` is concrete and not > 0. Traced values
+    (inside `jit`/`vmap`) cannot be inspected and pass; configs check them at construction."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    if not np.all(np.asarray(value) > 0):
+        raise ValueError(f"{name}: must be > 0, got {value!r}")
 
 
 def policy_gradient_loss(log_prob: chex.Array, advantages: chex.Array) -> chex.Array:
@@ -41,6 +51,7 @@ def clipped_surrogate_loss(
     samples with |r − 1| > ε). Neither is differentiated.
     """
     chex.assert_equal_shape([log_prob, old_log_prob, advantages])
+    check_positive("clip_eps", clip_eps)
     log_ratio = log_prob - sg(old_log_prob)
     ratio = jnp.exp(log_ratio)
     advantages = sg(advantages)

@@ -29,11 +29,8 @@ from jax.sharding import Mesh
 
 from pgjax.algorithms import core
 from pgjax.distributed import RunSharding, global_mesh
+from pgjax.divergence import nan_onsets
 from pgjax.plots import plot_learning_curves
-
-# Metrics that are legitimately NaN early on: the mean return before the first episode ends.
-_NAN_UNTIL_FIRST_EPISODE = ("episode_return",)
-
 
 # ---------------------------------------------------------------- the grid
 
@@ -152,22 +149,16 @@ class SweepResult:
         return ", ".join(f"{field}={value:g}" for field, value in self.points[point_index].items())
 
     def nan_runs(self) -> list[dict[str, Any]]:
-        """Runs whose metrics went NaN: `{"run", "point", "seed", "metrics"}` for each.
-
-        `episode_return` is NaN until the first episode finishes, so for it only the final
-        value counts; every other metric (losses, KL, entropy, …) counts at every iteration.
-        """
-        found = []
-        for run in range(self.num_runs):
-            bad = [
-                name
-                for name, values in self.metrics.items()
-                if np.isnan(values[-1, run] if name in _NAN_UNTIL_FIRST_EPISODE else values[:, run]).any()
-            ]
-            if bad:
-                point = int(self.run_point[run])
-                found.append({"run": run, "point": self.points[point], "seed": int(self.run_seed[run]), "metrics": bad})
-        return found
+        """Runs whose metrics went NaN: `{"run", "point", "seed", "first_iteration", "metrics"}`
+        for each (see `pgjax.divergence.nan_onsets`: `episode_return` is NaN until the first
+        episode finishes, so it counts only after that; every other metric at every iteration;
+        `metrics` names those NaN at `first_iteration`)."""
+        return [
+            {"run": entry["run"], "point": self.points[int(self.run_point[entry["run"]])],
+             "seed": int(self.run_seed[entry["run"]]), "first_iteration": entry["first_iteration"],
+             "metrics": entry["metrics"]}
+            for entry in nan_onsets(self.metrics)
+        ]
 
     def summary(self, num_bootstrap: int = 10_000, bootstrap_seed: int = 0) -> list[dict[str, Any]]:
         """Per grid point, ranked by mean final return (best first; points with no finite run last).
@@ -279,10 +270,21 @@ def train_runs_sharded(
     if on_compiled is not None:
         on_compiled()
     started_at = time.perf_counter()
-    states, metrics = jax.block_until_ready(compiled(configs, keys))
+    states, metrics = wait_until_ready(compiled(configs, keys))
     finished_at = time.perf_counter()
-    metrics = {name: np.asarray(values)[:, : layout.num_runs] for name, values in metrics.items()}
+    # A callback that asked to stop leaves the iterations after it undone: keep those that ran.
+    done = int(np.max(np.asarray(states.iteration)))
+    metrics = {name: np.asarray(values)[:done, : layout.num_runs] for name, values in metrics.items()}
     return layout.unpad(states), metrics, compiled_at - start, finished_at - started_at
+
+
+def wait_until_ready(tree, poll_seconds: float = 0.05):
+    """`jax.block_until_ready(tree)`, but waiting in Python, so that signal handlers (Ctrl-C)
+    run while a long compiled program executes; a blocking wait would defer them to its end."""
+    leaves = [leaf for leaf in jax.tree.leaves(tree) if hasattr(leaf, "is_ready")]
+    while not all(leaf.is_ready() for leaf in leaves):
+        time.sleep(poll_seconds)
+    return jax.block_until_ready(tree)
 
 
 def sweep(
@@ -309,6 +311,8 @@ def sweep(
 
     `callback(metrics)`, if given, runs on the host once per iteration with `[R]` NumPy leaves
     (on several hosts: on process 0 only); `on_compiled()` after compiling, before training.
+    If the callback returns True, training stops after that iteration and the result holds
+    the iterations done.
     """
     if not isinstance(num_seeds, (int, np.integer)) or isinstance(num_seeds, bool) or num_seeds <= 0:
         raise ValueError(f"num_seeds: must be a positive integer, got {num_seeds!r}")

@@ -95,7 +95,7 @@ def test_summary_ranks_points_and_leaves_nan_runs_out():
     rng = np.random.default_rng(1)
     returns = rng.normal([[50.0], [200.0], [120.0]], 10.0, size=(3, 5))
     result = synthetic_result(returns, nan_loss_run=2 * 5 + 3)  # point 2, seed 3 diverged
-    assert result.nan_runs() == [{"run": 13, "point": {"clip_eps": 0.30000000000000004}, "seed": 3, "metrics": ["loss"]}]
+    assert result.nan_runs() == [{"run": 13, "point": {"clip_eps": 0.30000000000000004}, "seed": 3, "first_iteration": 1, "metrics": ["loss"]}]
 
     summary = result.summary()
     assert [row["point"]["clip_eps"] for row in summary] == [0.2, 0.30000000000000004, 0.1]

@@ -17,6 +17,7 @@ are not checked; they were checked when the concrete config was built.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -60,6 +61,11 @@ NON_NEGATIVE = Rule(lambda v: np.all(v >= 0), "must be >= 0")
 UNIT_INTERVAL = Rule(lambda v: np.all((v >= 0) & (v <= 1)), "must be in [0, 1]")
 OPEN_UNIT_INTERVAL = Rule(lambda v: np.all((v > 0) & (v < 1)), "must be in (0, 1)")
 DISCOUNT = Rule(lambda v: np.all((v >= 0) & (v <= 1)), "must be in [0, 1]")
+
+
+def suggest(name: str, known) -> list[str]:
+    """The known names closest to a misspelt `name` (at most three, best first)."""
+    return difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
 
 
 def static(default, rule: Rule, doc: str = ""):
@@ -118,13 +124,19 @@ class BaseConfig:
             if field.metadata.get("pytree_node", True):
                 if isinstance(value, str):
                     raise ValueError(f"{field.name}: {rule.text}, got the string {value!r}")
+                if value is None or isinstance(value, (list, tuple, dict)):
+                    # A numeric leaf must be a number or an array; None (or a container) would
+                    # only fail later, inside `train`.
+                    raise ValueError(f"{field.name}: must be a number or an array of numbers, got {value!r}")
                 value = _concrete_numeric(value)
                 if value is None:
                     continue
                 if not np.all(np.isfinite(value)):
                     raise ValueError(f"{field.name}: must be finite, got {value}")
             if not rule.holds(value):
-                raise ValueError(f"{field.name}: {rule.text}, got {value!r}")
+                close = suggest(value, gymnax.registered_envs) if rule is ENV_NAME and isinstance(value, str) else []
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise ValueError(f"{field.name}: {rule.text}, got {value!r}{hint}")
         self.check()
 
     def check(self):
@@ -165,8 +177,10 @@ class BaseConfig:
         """Construct, turning an unknown field name into a `ValueError` that lists the known ones."""
         unknown = sorted(set(fields) - set(cls.field_names()))
         if unknown:
+            suggestions = [f"{name} (did you mean {', '.join(close)}?)" if (close := suggest(name, cls.field_names()))
+                           else name for name in unknown]
             raise ValueError(
-                f"{', '.join(unknown)}: unknown field(s) of {cls.__module__}.{cls.__qualname__}; "
+                f"{', '.join(suggestions)}: unknown field(s) of {cls.__module__}.{cls.__qualname__}; "
                 f"known fields: {', '.join(cls.field_names())}"
             )
         return cls(**fields)

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import struct
+from jax.experimental import io_callback
 
 from pgjax import losses
 from pgjax.advantages import discounted_returns, gae, normalize
@@ -185,30 +186,59 @@ def minibatch_epochs(
 
 
 def _scan_updates(update_fn, state, num_iterations: int, callback: Callable | None, axis_name: str | None = None):
+    """`num_iterations` scanned `update_fn(state) -> (state, metrics)`.
+
+    With a `callback`, each iteration's metrics go to the host, and the callback's return
+    value is a stop request: once it returns True, the remaining iterations are skipped
+    (their metrics are zeros; `state.iteration` tells how many ran), so a host can end a
+    compiled run at the next iteration boundary (Ctrl-C, a diverged run, early stopping).
+    """
+    if callback is None:
+        return jax.lax.scan(lambda state, _: update_fn(state), state, None, length=num_iterations)
+
     def report(metrics):
         # Hand the host plain NumPy copies: device arrays kept alive past the
         # callback can deadlock the runtime that is still executing the program.
-        jax.debug.callback(lambda m: callback(jax.tree.map(np.asarray, m)), metrics)
+        def host(metrics):
+            answer = callback(jax.tree.map(np.asarray, metrics))
+            return np.bool_(isinstance(answer, (bool, np.bool_)) and bool(answer))
 
-    def body(state, _):
+        return io_callback(host, jax.ShapeDtypeStruct((), jnp.bool_), metrics)
+
+    def run(state):
         state, metrics = update_fn(state)
-        if callback is not None and axis_name is None:
-            report(metrics)
-        elif callback is not None:
+        if axis_name is None:
+            stop = report(metrics)
+        else:
             # Inside `shard_map` each device holds a slice of the runs: gather them all and
-            # report from the first device only, so the host sees every run once per iteration.
+            # report from the first device only, so the host sees every run once per
+            # iteration; its answer is shared so that every device stops at the same iteration.
             gathered = jax.lax.all_gather(metrics, axis_name, tiled=True)
-            jax.lax.cond(jax.lax.axis_index(axis_name) == 0, report, lambda _: None, gathered)
-        return state, metrics
+            first = jax.lax.axis_index(axis_name) == 0
+            stop = jax.lax.cond(first, report, lambda _: jnp.zeros((), jnp.bool_), gathered)
+            stop = jax.lax.psum(stop.astype(jnp.int32), axis_name) > 0
+        return state, metrics, stop
 
-    return jax.lax.scan(body, state, None, length=num_iterations)
+    metrics_like = jax.eval_shape(update_fn, state)[1]
+
+    def skip(state):
+        return state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metrics_like), jnp.ones((), jnp.bool_)
+
+    def body(carry, _):
+        state, stopped = carry
+        state, metrics, stop = jax.lax.cond(stopped, skip, run, state)
+        return (state, stop), metrics
+
+    (state, _), metrics = jax.lax.scan(body, (state, jnp.zeros((), jnp.bool_)), None, length=num_iterations)
+    return state, metrics
 
 
 def train(init_fn, update_fn, config, key: chex.PRNGKey, callback: Callable | None = None):
     """`init` then `num_iterations` scanned `update`s. Returns `(state, metrics [num_iterations])`.
 
     `callback(metrics)`, if given, runs on the host after every iteration (via
-    `jax.debug.callback`), while the compiled program keeps running.
+    `io_callback`), while the compiled program keeps running; if it returns True, the
+    remaining iterations are skipped (see `_scan_updates`).
     """
     state = init_fn(config, key)
     return _scan_updates(lambda s: update_fn(config, s), state, config.num_iterations, callback)
@@ -232,6 +262,8 @@ def evaluate(config, state: TrainState, key: chex.PRNGKey, num_episodes: int, gr
     Observation statistics are the trained agent's, frozen. `greedy` acts with the
     distribution's mode instead of sampling.
     """
+    if not isinstance(num_episodes, (int, np.integer)) or isinstance(num_episodes, bool) or num_episodes < 1:
+        raise ValueError(f"num_episodes: must be a positive integer, got {num_episodes!r}")
     obs_statistics = state.env_state.obs_stats if config.normalize_observations else None
     env, env_params = make_env(config, num_envs=num_episodes, obs_statistics=obs_statistics)
     network = make_network(config, env, env_params)

@@ -1,0 +1,349 @@
+"""Run folders that never lose work, and command-line failures that are one line.
+
+Corrupt checkpoints, NaN runs, Ctrl-C, existing and concurrently used `--out` folders,
+`--set env=`, misspelt names, and the library's edge cases. Signals and kills go to a
+real `python -m pgjax` subprocess.
+"""
+
+import contextlib
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pgjax
+from pgjax import checkpoint, ppo
+from pgjax.cli import main
+from pgjax.divergence import nan_onsets
+from pgjax.run_folder import RunFolder
+
+TINY = ["--total-timesteps", "2048", "--set", "num_envs=4", "num_steps=64", "hidden_sizes=16"]
+ITERATIONS = 2048 // (4 * 64)
+
+
+def run_main(args):
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(args)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def one_error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+def rows(path):
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.fixture(scope="module")
+def checkpointed(tmp_path_factory):
+    """A finished 2-seed run with checkpoints after iterations 4 and 8."""
+    out = tmp_path_factory.mktemp("ckpt") / "run"
+    code, _, stderr = run_main(["train", *TINY, "--seeds", "2", "--checkpoint-every", "4", "--eval-episodes", "0",
+                                "--no-progress", "--out", str(out)])
+    assert code == 0, stderr
+    return out
+
+
+def copy_run(source: Path, target: Path) -> Path:
+    subprocess.run(["cp", "-r", str(source), str(target)], check=True)
+    return target
+
+
+def corrupt(step_dir: Path) -> None:
+    """Truncate every array data file of a checkpoint's state, as a full disk would."""
+    data = [path for path in (step_dir / "state").rglob("*") if path.is_file() and path.parent.name == "d"]
+    assert data
+    for path in data:
+        with open(path, "r+b") as file:
+            file.truncate(10)
+
+
+# ---------------------------------------------------------------- corrupt checkpoints
+
+
+def test_resume_falls_back_past_a_corrupt_checkpoint(checkpointed, tmp_path):
+    out = copy_run(checkpointed, tmp_path / "run")
+    corrupt(out / "checkpoints" / "8")
+    code, stdout, stderr = run_main(["train", "--resume", str(out), "--no-progress"])
+    assert code == 0, stderr
+    assert "warning: checkpoint after iteration 8 is unreadable" in stderr
+    assert "falling back to the checkpoint after iteration 4" in stderr
+    assert "from the checkpoint after iteration 4" in stdout
+    # The corrupt checkpoint is kept aside, and training wrote step 8 again.
+    assert sorted(os.listdir(out / "checkpoints")) == ["4", "8", "8.corrupt"]
+    # Iterations 5-8 were trained again from checkpoint 4: the same numbers as the first time.
+    assert rows(out / "metrics.csv") == rows(checkpointed / "metrics.csv")
+
+
+def test_unreadable_checkpoints_leave_the_metrics_untouched(checkpointed, tmp_path):
+    out = copy_run(checkpointed, tmp_path / "run")
+    before = (out / "metrics.csv").read_bytes()
+    for step in ("4", "8"):
+        corrupt(out / "checkpoints" / step)
+    code, _, stderr = run_main(["train", "--resume", str(out), "--no-progress"])
+    assert code == 2
+    assert "no readable checkpoint" in stderr.strip().splitlines()[-1]
+    assert (out / "metrics.csv").read_bytes() == before  # never opened for writing
+
+
+def test_library_resume_skips_a_corrupt_checkpoint(checkpointed, tmp_path):
+    out = copy_run(checkpointed, tmp_path / "run")
+    corrupt(out / "checkpoints" / "8")
+    with pytest.warns(UserWarning, match="iteration 8 is unreadable"):
+        step = checkpoint.recover(str(out / "checkpoints"), ppo, key=jax.random.PRNGKey(0))
+    assert step == 4 and checkpoint.latest_step(str(out / "checkpoints")) == 4
+
+
+# ---------------------------------------------------------------- NaN
+
+
+def test_a_nan_run_is_reported_recorded_and_fails(tmp_path):
+    out = tmp_path / "nan"
+    code, stdout, stderr = run_main(["train", *TINY, "learning_rate=1e30", "max_grad_norm=1e9", "--seeds", "2",
+                                     "--seed", "3", "--eval-episodes", "0", "--no-progress", "--out", str(out)])
+    assert code == 1
+    assert "NaN: seed 3 went NaN at iteration 1" in stderr and "NaN: seed 4 went NaN at iteration 1" in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "nan"
+    assert [(entry["seed"], entry["first_iteration"]) for entry in summary["nan_runs"]] == [(3, 1), (4, 1)]
+    assert "loss" in summary["nan_runs"][0]["metrics"]
+    # Every seed diverged, so the run stopped instead of training NaNs to the end.
+    assert summary["iterations_done"] < summary["iterations"] and summary["stopped_by"] == "all seeds went NaN"
+    assert "status        nan after iteration" in stdout
+
+
+def test_a_healthy_run_has_no_nan_runs(checkpointed):
+    summary = json.loads((checkpointed / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["nan_runs"] == []
+
+
+def test_nan_onsets_find_the_first_iteration_and_the_metric():
+    loss = np.ones((5, 3))
+    loss[2:, 1] = np.nan
+    episode_return = np.full((5, 3), 10.0)
+    episode_return[:2] = np.nan  # before the first episode: not a divergence
+    params = {"w": np.ones((3, 2))}
+    params["w"][2, 0] = np.nan  # run 2: only its parameters
+    found = nan_onsets({"loss": loss, "episode_return": episode_return}, params)
+    assert found == [
+        {"run": 1, "first_iteration": 3, "metrics": ["loss"]},
+        {"run": 2, "first_iteration": None, "metrics": ["params"]},
+    ]
+
+
+# ---------------------------------------------------------------- Ctrl-C and kills
+
+
+def start_long_run(out: Path, *extra) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pgjax", "train", "--total-timesteps", "100000000", "--set", "num_envs=4",
+         "num_steps=16", "hidden_sizes=8", "--seeds", "2", "--eval-episodes", "4", "--no-progress",
+         "--out", str(out), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_for_rows(path: Path, count: int, process: subprocess.Popen, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        if path.is_file() and len(path.read_text().splitlines()) > count:
+            return
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"{path} did not reach {count} rows in {timeout} s")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_at_an_iteration_boundary_and_keeps_the_work(tmp_path, signum):
+    out = tmp_path / "run"
+    process = start_long_run(out, "--checkpoint-every", "20")
+    wait_for_rows(out / "metrics.csv", 2 * 30, process)  # past the first checkpoint
+    sent = time.monotonic()
+    process.send_signal(signum)
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    seconds = time.monotonic() - sent
+    assert process.returncode == 130, stderr
+    assert seconds < 30, seconds  # seconds, not the ~hours the whole compiled run would take
+    assert "stopping at the next iteration boundary" in stderr
+
+    summary = json.loads((out / "summary.json").read_text())
+    done = summary["iterations_done"]
+    assert summary["status"] == "interrupted" and summary["stopped_by"] == signal.Signals(signum).name
+    assert 30 <= done < summary["iterations"]
+    assert "eval_return_mean" not in summary  # no evaluation on the way out
+    metrics = rows(out / "metrics.csv")
+    assert sorted((int(r["seed"]), int(r["iteration"])) for r in metrics) == [
+        (seed, i) for seed in (0, 1) for i in range(1, done + 1)
+    ]
+    assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+    # The iterations done are checkpointed, so --resume continues exactly where it stopped.
+    assert summary["last_checkpoint"] == done == checkpoint.latest_step(str(out / "checkpoints"))
+    assert f"status        interrupted after iteration {done}" in stdout
+
+
+def test_sigkill_leaves_no_stale_lock(tmp_path):
+    out = tmp_path / "run"
+    process = start_long_run(out, "--checkpoint-every", "5")
+    wait_for_rows(out / "metrics.csv", 2 * 6, process)
+    # While it runs, the folder is taken.
+    code, _, stderr = run_main(["train", "--resume", str(out)])
+    assert code == 2 and f"in use by another pgjax process (pid {process.pid})" in one_error_line(stderr)
+    process.kill()
+    process.wait(timeout=60)
+    with RunFolder.claim(out, resume=True):  # the kernel dropped the lock with the process
+        pass
+
+
+def test_library_callback_stop_then_resume_equals_straight(tmp_path):
+    config = ppo.Config.for_env("CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 6, hidden_sizes=(8,))
+    key = jax.random.key(11)
+    straight_state, straight = checkpoint.train_with_checkpoints(ppo, config, key, str(tmp_path / "a"), 4)
+    seen = []
+
+    def stop_after_three(metrics):
+        seen.append(int(metrics["env_steps"]))
+        return len(seen) == 3
+
+    state, metrics = checkpoint.train_with_checkpoints(ppo, config, key, str(tmp_path / "b"), 4, callback=stop_after_three)
+    assert int(state.iteration) == 3 and len(metrics["env_steps"]) == 3
+    assert checkpoint.latest_step(str(tmp_path / "b")) == 3
+    state, metrics = checkpoint.train_with_checkpoints(ppo, config, key, str(tmp_path / "b"), 4, resume=True)
+    jax.tree.map(np.testing.assert_array_equal, metrics, straight)
+    jax.tree.map(np.testing.assert_array_equal, state.params, straight_state.params)
+
+
+# ---------------------------------------------------------------- existing folders and locks
+
+
+def test_an_existing_run_folder_is_refused_and_left_alone(checkpointed):
+    before = {name: (checkpointed / name).read_bytes() for name in ("metrics.csv", "config.json", "run.json")}
+    code, _, stderr = run_main(["train", *TINY, "--no-progress", "--out", str(checkpointed)])
+    assert code == 2
+    line = one_error_line(stderr)
+    assert "already holds a run" in line and "--resume" in line and "--overwrite" in line
+    assert {name: (checkpointed / name).read_bytes() for name in before} == before
+
+
+def test_overwrite_replaces_a_run(checkpointed, tmp_path):
+    out = copy_run(checkpointed, tmp_path / "run")
+    code, _, stderr = run_main(["train", *TINY, "--no-progress", "--eval-episodes", "0", "--overwrite", "--out", str(out)])
+    assert code == 0, stderr
+    assert not (out / "checkpoints").exists()  # the old run's checkpoints are gone with it
+    assert json.loads((out / "run.json").read_text())["checkpoint_every"] is None
+    assert len(rows(out / "metrics.csv")) == ITERATIONS  # one seed now
+
+
+def test_overwrite_will_not_delete_a_folder_that_holds_no_run(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    code, _, stderr = run_main(["train", *TINY, "--no-progress", "--overwrite", "--out", str(tmp_path)])
+    assert code == 2 and "holds no pgjax run" in one_error_line(stderr)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_second_process_is_kept_out(tmp_path):
+    out = tmp_path / "run"
+    with RunFolder.claim(out):
+        for args in (["train", *TINY, "--out", str(out)], ["sweep", *TINY, "--grid", "clip_eps=0.1", "--out", str(out)]):
+            code, _, stderr = run_main(args)
+            assert code == 2 and "in use by another pgjax process" in one_error_line(stderr)
+    assert os.listdir(out) == ["run.lock"]
+
+
+def test_sweep_refuses_an_existing_folder(checkpointed):
+    code, _, stderr = run_main(["sweep", *TINY, "--grid", "clip_eps=0.1", "--out", str(checkpointed)])
+    assert code == 2 and "already holds a run" in one_error_line(stderr)
+
+
+# ---------------------------------------------------------------- one-line errors
+
+
+def test_set_env_is_rejected():
+    code, _, stderr = run_main(["train", "ppo", "CartPole-v1", "--set", "env=Pendulum-v1"])
+    assert code == 2 and "--set env: give the environment as the ENV argument" in one_error_line(stderr)
+
+
+@pytest.mark.parametrize(
+    "args, mentions",
+    [
+        (["train", "ppo", "CartPol-v1"], "unknown environment 'CartPol-v1'; did you mean CartPole-v1?"),
+        (["train", "CartPol-v1"], "unknown environment 'CartPol-v1'; did you mean CartPole-v1?"),
+        (["train", "pp0"], "unknown algorithm 'pp0'; did you mean ppo?"),
+        (["sweep", "trp", "--grid", "max_kl=0.01"], "unknown algorithm 'trp'; did you mean trpo?"),
+        (["train", "--set", "learnig_rate=1e-3"], "learnig_rate (did you mean learning_rate?)"),
+        (["train", "--out", "/proc/pgjax-run"], "--out /proc/pgjax-run: cannot create the run folder"),
+    ],
+)
+def test_mistakes_get_one_line_and_a_suggestion(args, mentions):
+    code, _, stderr = run_main(args)
+    assert code == 2 and mentions in one_error_line(stderr)
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"algorithm": "ppo"}', "[1, 2]"])
+def test_a_malformed_run_json_is_one_line(checkpointed, tmp_path, text):
+    out = copy_run(checkpointed, tmp_path / "run")
+    (out / "run.json").write_text(text)
+    code, _, stderr = run_main(["train", "--resume", str(out)])
+    assert code == 2 and "is not a valid run.json" in one_error_line(stderr)
+
+
+def test_wandb_without_a_login_is_one_line(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    for name in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc, no stored key
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal to ask for a key on
+    code, _, stderr = run_main(["train", *TINY, "--log", "wandb", "--out", str(tmp_path / "run")])
+    assert code == 2 and one_error_line(stderr).startswith("error: --log wandb: ")
+
+
+# ---------------------------------------------------------------- library edges
+
+
+def test_clip_eps_must_be_positive():
+    ones = jnp.ones(3)
+    for clip_eps in (0.0, -0.2):
+        with pytest.raises(ValueError, match="clip_eps: must be > 0"):
+            pgjax.clipped_surrogate_loss(ones, ones, ones, clip_eps)
+
+
+def test_a_numeric_field_must_be_a_number():
+    for value in (None, [1e-3, 3e-4]):
+        with pytest.raises(ValueError, match="learning_rate: must be a number or an array of numbers"):
+            ppo.Config(learning_rate=value)
+
+
+def test_evaluate_needs_at_least_one_episode():
+    config = ppo.Config()
+    state = jax.eval_shape(ppo.init, config, jax.random.key(0))
+    for num_episodes in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="num_episodes: must be a positive integer"):
+            ppo.evaluate(config, state, jax.random.key(1), num_episodes)
+
+
+def test_returns_need_at_least_one_time_step():
+    empty = jnp.zeros((0, 2))
+    with pytest.raises(ValueError, match="rewards: must have at least one time step"):
+        pgjax.gae(empty, empty, empty, empty, empty, 0.99, 0.95)
+    with pytest.raises(ValueError, match="rewards: must have at least one time step"):
+        pgjax.discounted_returns(empty, empty, empty, 0.99)
