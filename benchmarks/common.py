@@ -28,11 +28,6 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 
-# Reference point: a well-known single-file JAX PPO on this 2-core CPU,
-# CartPole-v1 at the classic settings (4 envs × 128 steps, 4 epochs × 4 minibatches, 500k steps).
-REFERENCE_STEPS_PER_S = 1.2e5
-REFERENCE_COMPILE_S = (5.0, 7.0)
-
 
 # ---------------------------------------------------------------- timing
 

@@ -6,8 +6,9 @@ program (`ppo.train_batch`): compile seconds (ahead of time, apart from the run)
 env-steps/s over all seeds (median of 3 runs, min–max), and the final mean return
 (the mean of the last 10 iterations' `episode_return`, averaged over seeds) to
 show that batching seeds does not change what is learned. Beside it: the
-env + policy-forward ceiling at 1024 envs (see `benchmarks/ceiling.py`) and the
-reference point.
+env + policy-forward ceiling at 1024 envs (see `benchmarks/ceiling.py`). No peer is
+timed here, so no speed ratio is given: a ratio is only meaningful between two
+programs timed in the same run on the same machine.
 
 Run: `python -m benchmarks.ppo_throughput [--quick]` → `benchmarks/ppo_throughput.md` + `.png`.
 """
@@ -65,7 +66,7 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
                              returns if returns.ndim == 1 else np.nanmean(returns, axis=1))
         rows.append([
             num_seeds, f"{total:,}", f"{compile_s:.2f}", timing.seconds(),
-            timing.rate_str(env_steps), f"{timing.rate(env_steps)[0] / common.REFERENCE_STEPS_PER_S:.2f}×",
+            timing.rate_str(env_steps),
             f"{final_return(metrics):.1f}",
         ])
         if summary is not None:
@@ -80,7 +81,6 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
     if summary is not None:
         summary["ppo_throughput_ceiling_1024"] = policy_timing.rate(ceiling_result["steps"])[0]
 
-    low, high = common.REFERENCE_COMPILE_S
     markdown = common.header(
         "PPO throughput, CartPole-v1, classic settings",
         notes=[
@@ -89,15 +89,14 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
             "500k steps per seed (64 seeds: 62.5k per seed, to keep the run short; the rate is per iteration).",
             "1 seed: `ppo.train`; 8 and 64 seeds: `ppo.train_batch` (one vmapped program). "
             "env-steps/s counts the steps of all seeds together.",
-            f"reference: a well-known single-file JAX PPO reaches ≈{common.REFERENCE_STEPS_PER_S:.1e} "
-            f"env-steps/s with ≈{low:g}–{high:g} s compile on this 2-core CPU at these settings; "
-            "the target is ≥1.5× that throughput (column 'vs ref') and less compile time.",
+            "no peer is timed in this run, so no ratio against one is given (a figure measured on "
+            "another machine is not comparable).",
             "final return: mean `episode_return` of the last 10 iterations, averaged over seeds "
             "(64 seeds train for 1/8 as long, so theirs is earlier in learning).",
         ],
     )
     markdown += "\n" + common.table(
-        ["seeds", "steps / seed", "compile s", "run time", "env-steps/s", "vs ref (1.2e5)", "final return"], rows
+        ["seeds", "steps / seed", "compile s", "run time", "env-steps/s", "final return"], rows
     )
     markdown += "\n" + common.table(
         ["ceiling, 1024 CartPole envs", "compile s", "env-steps/s"],

@@ -79,9 +79,11 @@ class RunSharding:
     results are dropped (`unpad`, and before the progress callback sees them).
 
     Programs are `jax.jit(shard_map(fn))` rather than automatic partitioning: each device runs
-    exactly the program one device would run on its slice of the runs, so a run's numbers do
-    not depend on how many devices share the work (up to the rounding order of XLA's float
-    reductions), and nothing is communicated between devices except metrics.
+    the program one device would run on its slice of the runs, and nothing is communicated
+    between devices except metrics. A run's numbers repeat bit for bit for the same device
+    count; across device counts they are statistically equal, not identical: the per-device
+    program has another batch under `vmap`, XLA may round its float reductions differently,
+    and RL amplifies a one-ulp difference once it flips a sampled action.
     """
 
     num_runs: int

@@ -95,7 +95,9 @@ def test_progress_bar_reports_rate_and_return(run):
 
 
 def test_seeds_are_reproducible_one_at_a_time(run, tmp_path):
-    """`--seeds 1 --seed 4` through the `python -m pgjax` entry point reruns seed 4 of the batch."""
+    """`--seeds 1 --seed 4` through the `python -m pgjax` entry point reruns seed 4 of the batch:
+    the same keys, but another float program (one run instead of a batch of two under vmap),
+    so the two agree to rounding at first and only statistically later (README: Reproducibility)."""
     _, batch_out, _, _ = run
     out = tmp_path / "single"
     result = subprocess.run(
@@ -109,9 +111,9 @@ def test_seeds_are_reproducible_one_at_a_time(run, tmp_path):
     _, batch = read_csv(batch_out / "metrics.csv")
     seed4 = [r for r in batch if r["seed"] == "4"]
     assert len(single) == len(seed4) == ITERATIONS
-    for a, b in zip(single, seed4):
-        assert a["env_steps"] == b["env_steps"]
-        assert float(a["episode_return"]) == pytest.approx(float(b["episode_return"]), rel=1e-3)
+    assert [a["env_steps"] for a in single] == [b["env_steps"] for b in seed4]
+    for name in ("episode_return", "loss", "entropy"):
+        assert float(single[0][name]) == pytest.approx(float(seed4[0][name]), rel=1e-3), name
 
 
 def test_script_entry_point_reports_errors_in_one_line():

@@ -163,25 +163,19 @@ def test_trpo_updates_stay_inside_the_trust_region():
     np.testing.assert_allclose(exponents, np.round(exponents), atol=1e-5)
 
 
-def evaluate_seeds(module, config, seeds: int, key: int):
-    states, _ = jax.jit(lambda keys: module.train_batch(config, keys))(jax.random.split(jax.random.key(key), seeds))
-    evaluate = jax.jit(jax.vmap(lambda s, k: module.evaluate(config, s, k, 64)))
-    return np.asarray(evaluate(states, jax.random.split(jax.random.key(key + 1), seeds))).mean(axis=1)
-
-
-# Budgets are the presets' (≤ 1M steps); the seeds are not the ones the presets were tuned on.
+# Budgets are the presets' (<= 1M steps); the seeds move with the suite's seed offset and
+# are not the ones the presets were tuned on. k of n seeds must reach the threshold.
 @pytest.mark.learning
 @pytest.mark.parametrize("name", MODULES)
-def test_solves_cartpole(name):
+def test_solves_cartpole(name, trained_returns, assert_reached):
     config = MODULES[name].Config.for_env("CartPole-v1")
     assert config.total_timesteps <= 1_000_000
-    returns = evaluate_seeds(MODULES[name], config, seeds=2, key=2024)
-    assert np.all(returns >= 475), returns
+    assert_reached(trained_returns(MODULES[name], config, num_seeds=4, seed=2024, num_episodes=64), 475, k=3)
 
 
 @pytest.mark.learning
 @pytest.mark.parametrize("name", MODULES)
-def test_catches_the_ball(name):
+def test_catches_the_ball(name, trained_returns, assert_reached):
     config = MODULES[name].Config.for_env("Catch-bsuite")
-    returns = evaluate_seeds(MODULES[name], config, seeds=2, key=2024)
-    assert np.all(returns >= 0.5), returns  # a random policy scores about −0.6
+    # A random policy scores about -0.6.
+    assert_reached(trained_returns(MODULES[name], config, num_seeds=4, seed=2024, num_episodes=64), 0.5, k=3)

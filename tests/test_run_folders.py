@@ -26,6 +26,7 @@ from pgjax import checkpoint, ppo
 from pgjax.cli import main
 from pgjax.divergence import nan_onsets
 from pgjax.run_folder import RunFolder
+from pgjax.sweep import sweep
 
 TINY = ["--total-timesteps", "2048", "--set", "num_envs=4", "num_steps=64", "hidden_sizes=16"]
 ITERATIONS = 2048 // (4 * 64)
@@ -212,6 +213,22 @@ def test_sigkill_leaves_no_stale_lock(tmp_path):
     process.wait(timeout=60)
     with RunFolder.claim(out, resume=True):  # the kernel dropped the lock with the process
         pass
+
+
+def test_a_callback_returning_true_stops_train_and_sweep():
+    config = ppo.Config.for_env("CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 6, hidden_sizes=(8,))
+    calls = []
+
+    def stop_at_two(metrics):
+        calls.append(1)
+        return len(calls) == 2
+
+    state, metrics = jax.jit(lambda key: ppo.train(config, key, stop_at_two))(jax.random.key(0))
+    assert int(state.iteration) == 2 and len(calls) == 2  # the skipped iterations report nothing
+    np.testing.assert_array_equal(metrics["env_steps"], [128, 256, 0, 0, 0, 0])
+    calls.clear()
+    result = sweep(ppo, config, {"clip_eps": [0.1, 0.2]}, 2, jax.random.key(0), callback=stop_at_two)
+    assert result.metrics["env_steps"].shape == (2, 4) and list(np.asarray(result.states.iteration)) == [2] * 4
 
 
 def test_library_callback_stop_then_resume_equals_straight(tmp_path):
