@@ -132,7 +132,8 @@ def plot_profiles(rows: list[dict], path: pathlib.Path) -> None:
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", default=",".join(pgjax.ALGORITHMS))
-    parser.add_argument("--envs", default="", help="comma-separated; default: every preset of each algorithm")
+    parser.add_argument("--envs", default="", help="comma-separated; default: every preset of each algorithm "
+                        "(an algorithm without a preset for a listed environment skips it)")
     parser.add_argument("--exclude", default="Breakout-MinAtar", help="comma-separated environments to leave out")
     parser.add_argument("--seeds", type=int, default=32)
     parser.add_argument("--root", type=int, default=DEFAULT_ROOT, help="the key the seeds are split from")
@@ -144,7 +145,8 @@ def main(argv=None) -> str:
     rows = json.loads(store.read_text()) if args.resume and store.exists() else []
     done = {(row["algo"], row["env"]) for row in rows if row["seeds"] == args.seeds and row["root"] == args.root}
     for algo_name in args.algos.split(","):
-        envs = args.envs.split(",") if args.envs else list(pgjax.ALGORITHMS[algo_name].Config.PRESETS)
+        presets = pgjax.ALGORITHMS[algo_name].Config.PRESETS
+        envs = [env for env in args.envs.split(",") if env in presets] if args.envs else list(presets)
         for env in [e for e in envs if e not in args.exclude.split(",") and (algo_name, e) not in done]:
             rows.append(measure(algo_name, env, args.seeds, args.root))
             store.write_text(json.dumps(rows, indent=1) + "\n")
