@@ -26,6 +26,7 @@ import jax
 import numpy as np
 
 import pgjax
+from benchmarks import common
 from pgjax.statistics import iqm, performance_profile, stratified_bootstrap_ci
 
 HERE = pathlib.Path(__file__).parent
@@ -153,7 +154,8 @@ def main(argv=None) -> str:
             print(to_markdown(rows[-1:]).splitlines()[-1], flush=True)
     table = to_markdown(rows)
     header = (
-        f"Measured {time.strftime('%Y-%m-%d')} on {jax.devices()[0].device_kind} (jax {jax.__version__}) with "
+        f"Measured {time.strftime('%Y-%m-%d')} on {common.cpu_description()}, {common.device_description()} "
+        f"(jax {jax.__version__}) with "
         f"`python -m benchmarks.presets --seeds {args.seeds} --root {args.root}"
         + (f" --exclude {args.exclude}" if args.exclude else "") + "`. "
         f"Each preset trains {args.seeds} seeds split off `jax.random.key({args.root})`, none of them used to tune "

@@ -423,8 +423,6 @@ def _resume_settings(args) -> dict:
                          f"{', '.join(missing) or 'seeds or algorithm'})")
     if settings.get("checkpoint_every") is None:
         raise UsageError(f"--resume: {run_dir} was trained without --checkpoint-every, so it has no checkpoints")
-    if checkpoint.latest_step(str(run_dir / CHECKPOINT_DIR)) is None:
-        raise UsageError(f"--resume: {run_dir} holds no complete checkpoint yet; start it again instead")
     return settings
 
 
@@ -511,16 +509,22 @@ def command_train(args) -> int:
             "greedy": bool(args.greedy), "checkpoint_every": args.checkpoint_every,
         }
         run_dir = args.out or _default_run_dir(algorithm, env)
-    with _claim(run_dir, resume=args.resume is not None, overwrite=args.overwrite, flag="--resume" if args.resume else "--out"):
-        return _train_in(run_dir, module, algorithm, env, config, settings, sink_names, mesh, args)
+    with _claim(run_dir, resume=args.resume is not None, overwrite=args.overwrite,
+                flag="--resume" if args.resume else "--out") as folder:
+        return _train_in(folder, module, algorithm, env, config, settings, sink_names, mesh, args)
 
 
-def _train_in(run_dir: Path, module, algorithm, env, config, settings, sink_names, mesh, args) -> int:
+def _train_in(folder: RunFolder, module, algorithm, env, config, settings, sink_names, mesh, args) -> int:
     """`pgjax train` inside its claimed run folder."""
+    run_dir = folder.path
     seeds = settings["seeds"]
     keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))
     checkpoints = str((run_dir / CHECKPOINT_DIR).absolute())
     resume_from, history = None, None
+    if args.resume is not None and checkpoint.latest_step(checkpoints) is None:
+        # Checked only now that the folder is ours: a run still writing its first checkpoint
+        # is reported as in use, not as empty.
+        raise UsageError(f"--resume: {run_dir} holds no complete checkpoint yet; start it again instead")
     if args.resume is not None:
         # Restore (falling back past corrupt checkpoints) before any metric file is opened for
         # writing, so a failed restore leaves every file as it was.
@@ -535,7 +539,12 @@ def _train_in(run_dir: Path, module, algorithm, env, config, settings, sink_name
         (run_dir / "run.json").write_text(json.dumps(settings, indent=2) + "\n")
     # Resuming: the metric files are rewritten from the checkpoint's history (complete up to
     # it, and without the rows a crashed run may have logged past it); the other sinks append.
-    sinks = _make_sinks(sink_names, run_dir, {"algorithm": algorithm, **config_fields})
+    try:
+        sinks = _make_sinks(sink_names, run_dir, {"algorithm": algorithm, **config_fields})
+    except UsageError:
+        if resume_from is None:
+            folder.clear()  # nothing was trained: leave the folder free for the next attempt
+        raise
     if history is not None:
         _replay_history(history, seeds, sinks, sink_names)
 

@@ -306,7 +306,7 @@ def test_set_env_is_rejected():
         (["train", "CartPol-v1"], "unknown environment 'CartPol-v1'; did you mean CartPole-v1?"),
         (["train", "pp0"], "unknown algorithm 'pp0'; did you mean ppo?"),
         (["sweep", "trp", "--grid", "max_kl=0.01"], "unknown algorithm 'trp'; did you mean trpo?"),
-        (["train", "--set", "learnig_rate=1e-3"], "learnig_rate (did you mean learning_rate?)"),
+        (["train", "--set", "learnig_rate=1e-3"], "learnig_rate: unknown field(s) of pgjax.algorithms.ppo.Config (did you mean learning_rate for learnig_rate?)"),
         (["train", "--out", "/proc/pgjax-run"], "--out /proc/pgjax-run: cannot create the run folder"),
     ],
 )
@@ -323,15 +323,17 @@ def test_a_malformed_run_json_is_one_line(checkpointed, tmp_path, text):
     assert code == 2 and "is not a valid run.json" in one_error_line(stderr)
 
 
-def test_wandb_without_a_login_is_one_line(tmp_path, monkeypatch):
+def test_wandb_without_a_login_is_one_line(tmp_path):
     pytest.importorskip("wandb")
-    for name in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_DISABLED"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc, no stored key
-    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal to ask for a key on
-    code, _, stderr = run_main(["train", *TINY, "--log", "wandb", "--out", str(tmp_path / "run")])
-    assert code == 2 and one_error_line(stderr).startswith("error: --log wandb: ")
+    # A fresh process: wandb keeps settings (an offline mode, a key) across runs in one process.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(HOME=str(tmp_path), WANDB_CONFIG_DIR=str(tmp_path / "wandb-config"))  # no stored key
+    result = subprocess.run(
+        [sys.executable, "-m", "pgjax", "train", *TINY, "--log", "wandb", "--out", str(tmp_path / "run")],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2 and one_error_line(result.stderr).startswith("error: --log wandb: "), result.stderr
+    assert os.listdir(tmp_path / "run") == ["run.lock"]  # nothing trained, nothing left to refuse a retry
 
 
 # ---------------------------------------------------------------- library edges

@@ -177,11 +177,12 @@ class BaseConfig:
         """Construct, turning an unknown field name into a `ValueError` that lists the known ones."""
         unknown = sorted(set(fields) - set(cls.field_names()))
         if unknown:
-            suggestions = [f"{name} (did you mean {', '.join(close)}?)" if (close := suggest(name, cls.field_names()))
-                           else name for name in unknown]
+            close = {name: suggest(name, cls.field_names()) for name in unknown}
+            hints = [f"{' or '.join(close[name])} for {name}" for name in unknown if close[name]]
             raise ValueError(
-                f"{', '.join(suggestions)}: unknown field(s) of {cls.__module__}.{cls.__qualname__}; "
-                f"known fields: {', '.join(cls.field_names())}"
+                f"{', '.join(unknown)}: unknown field(s) of {cls.__module__}.{cls.__qualname__}"
+                + (f" (did you mean {'; '.join(hints)}?)" if hints else "")
+                + f"; known fields: {', '.join(cls.field_names())}"
             )
         return cls(**fields)
 
