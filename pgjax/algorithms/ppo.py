@@ -35,7 +35,8 @@ class Config(EpochsConfig):
         # 3e-4, not 1e-3: with 320 Adam steps per iteration the larger step sometimes drove the
         # Gaussian mean past the torque bound while σ shrank; every sample was then clipped to
         # the same torque, the return no longer depended on the action, and nothing pulled the
-        # mean back (3 of 32 unseen seeds stuck at -480 to -1070; with 3e-4, 32 of 32 >= -188).
+        # mean back (on 32 tuning seeds two stuck at -477 and -1073; with 3e-4 all 32 ended above
+        # -188, and 32 of 32 unseen seeds above -250: benchmarks/presets.md).
         "Pendulum-v1": dict(
             _CONTINUOUS, num_envs=16, num_steps=256, total_timesteps=1_000_000, learning_rate=3e-4,
             update_epochs=10, num_minibatches=32, gamma=0.95, gae_lambda=0.95,
