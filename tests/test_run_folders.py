@@ -174,7 +174,11 @@ def wait_for_rows(path: Path, count: int, process: subprocess.Popen, timeout: fl
 def test_ctrl_c_stops_at_an_iteration_boundary_and_keeps_the_work(tmp_path, signum):
     out = tmp_path / "run"
     process = start_long_run(out, "--checkpoint-every", "20")
-    wait_for_rows(out / "metrics.csv", 2 * 30, process)  # past the first checkpoint
+    try:
+        wait_for_rows(out / "metrics.csv", 2 * 30, process)  # past the first checkpoint
+    except BaseException:
+        process.kill()
+        raise
     sent = time.monotonic()
     process.send_signal(signum)
     try:
@@ -205,12 +209,14 @@ def test_ctrl_c_stops_at_an_iteration_boundary_and_keeps_the_work(tmp_path, sign
 def test_sigkill_leaves_no_stale_lock(tmp_path):
     out = tmp_path / "run"
     process = start_long_run(out, "--checkpoint-every", "5")
-    wait_for_rows(out / "metrics.csv", 2 * 6, process)
-    # While it runs, the folder is taken.
-    code, _, stderr = run_main(["train", "--resume", str(out)])
-    assert code == 2 and f"in use by another pgjax process (pid {process.pid})" in one_error_line(stderr)
-    process.kill()
-    process.wait(timeout=60)
+    try:
+        wait_for_rows(out / "metrics.csv", 2 * 6, process)
+        # While it runs, the folder is taken.
+        code, _, stderr = run_main(["train", "--resume", str(out)])
+        assert code == 2 and f"in use by another pgjax process (pid {process.pid})" in one_error_line(stderr)
+    finally:
+        process.kill()  # also when an assertion failed: never leave a training process behind
+        process.wait(timeout=60)
     with RunFolder.claim(out, resume=True):  # the kernel dropped the lock with the process
         pass
 
