@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from benchmarks import common
 from pgjax import ppo
-from pgjax.algorithms import core
+from pgjax.algorithms import build
 from pgjax.envs import make_env
 
 ENVS = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "Breakout-MinAtar")
@@ -52,15 +52,15 @@ def env_loop(env_name: str, num_envs: int, num_steps: int, with_policy: bool, sp
         # Only the network's shape is read from this config; one step keeps its budget check trivial.
         config = ppo.Config.for_env(env_name, num_envs=num_envs, num_steps=1, total_timesteps=num_envs, num_minibatches=1,
                                     hidden_sizes=(64, 64), activation="tanh")
-        network = core.make_network(config, *core.make_env(config))
-        params = network.init(params_key, obs[:1])
+        network = build.build(config).network
+        params = network.init(params_key, obs)
     else:
         params = None
 
     def step(params, carry, step_action_key, step_env_keys):
         env_state, obs, total = carry
         if with_policy:
-            dist, value = network.apply(params, obs)
+            _, dist, value = network.apply(params, (), obs, None)
             action = dist.sample(step_action_key)
             total = total + value.sum() * 0.0  # keep the critic half of the fused forward alive
         else:

@@ -2,22 +2,22 @@
 
 Part 1 — each part of `ppo.update` jitted on its own and timed (median of many
 calls, each waited for with `block_until_ready`):
-- rollout: `core.collect` (env steps + the fused actor-critic forward + sampling,
+- rollout: `acting.collect` (env steps + the fused actor-critic forward + sampling,
   and one batched critic call on the true next observations);
-- GAE: `core.advantage_batch` (GAE, then flattening `[T, N] -> [T·N]`);
-- learning: `core.minibatch_epochs` over `core.gradient_step` (epochs × minibatches
+- GAE: `learning.advantage_batch` (GAE, then flattening `[T, N] -> [T·N]`);
+- learning: `learning.minibatch_epochs` over `learning.gradient_step` (epochs × minibatches
   of Adam steps on the PPO loss);
 - the whole `ppo.update` in one program, to show what fusing them saves.
 
 Part 2 — optimisations, each as a before/after ratio measured in the same run:
 - rollout: one fused actor-critic call per step (`ActorCritic.__call__`, as
-  `core.collect` does) against separate policy and value calls; all keys drawn
+  `acting.collect` does) against separate policy and value calls; all keys drawn
   before the scan (as `pgjax.rollout` does) against splitting a carried key at
   every step (on `ceiling.env_loop`'s env + policy loop);
 - minibatching: the shipped `minibatch_epochs` permutes the whole batch once per
   epoch (one gather, then free reshapes), against gathering each minibatch inside
   the scan by index;
-- the learning batch: the shipped `core.Batch` holds only the fields the loss
+- the learning batch: the shipped `learning.Batch` holds only the fields the loss
   reads (obs, action, log_prob, value, advantages, targets), against the batch
   pgjax had before this profile, which carried the whole flattened `Trajectory`
   (rewards, done flags, next values, episode statistics) through every shuffle
@@ -38,7 +38,7 @@ from flax import struct
 
 from benchmarks import ceiling, common
 from pgjax import losses, ppo
-from pgjax.algorithms import core
+from pgjax.algorithms import acting, build, learning
 from pgjax.networks import ActorCritic
 from pgjax.rollout import Trajectory, rollout
 
@@ -54,22 +54,21 @@ def make_config(fields) -> ppo.Config:
 
 
 def ppo_step_fn(config, state):
-    """The Adam step `ppo.update` scans over, built from the same core pieces."""
-    env, env_params = core.make_env(config)
-    network = core.make_network(config, env, env_params)
+    """The Adam step `ppo.update` scans over, built from the same pieces."""
+    setup = build.build(config)
 
     def clipped_surrogate(dist, batch, advantages):
         return losses.clipped_surrogate_loss(
             dist.log_prob(batch.action), batch.log_prob, advantages, config.clip_eps
         )
 
-    loss_fn = core.actor_critic_loss(config, network, clipped_surrogate, config.clip_eps if config.clip_value else None)
-    step_size = core.learning_rate(config, state.iteration)
-    return core.gradient_step(loss_fn, core.make_optimizer(config), step_size)
+    loss_fn = learning.actor_critic_loss(config, setup, clipped_surrogate, config.clip_eps if config.clip_value else None)
+    step_size = learning.learning_rate(config, state.iteration)
+    return learning.gradient_step(loss_fn, setup.optimizer, step_size)
 
 
 def epochs_gather_per_minibatch(step_fn, carry, batch, key, num_epochs, num_minibatches):
-    """Alternative to `core.minibatch_epochs`: shuffle indices only, gather each minibatch
+    """Alternative to `learning.minibatch_epochs`: shuffle indices only, gather each minibatch
     inside the scan. Same minibatches, same order, so the same numbers."""
     batch_size = jax.tree.leaves(batch)[0].shape[0]
 
@@ -85,7 +84,7 @@ def epochs_gather_per_minibatch(step_fn, carry, batch, key, num_epochs, num_mini
 class FatBatch:
     """The learning batch as it was before this profile: the whole flattened `Trajectory`
     plus advantages and targets. It exposes the fields the loss reads under the names
-    `core.Batch` uses, so the same loss runs on both; `minibatch_epochs` shuffles every
+    `learning.Batch` uses, so the same loss runs on both; `minibatch_epochs` shuffles every
     leaf, so the unused trajectory fields are gathered in every epoch."""
 
     transitions: Trajectory
@@ -99,9 +98,9 @@ class FatBatch:
 
 
 def fat_batch(config, trajectory: Trajectory) -> FatBatch:
-    """`core.advantage_batch`'s advantages and targets, with the whole trajectory beside them."""
-    batch = core.advantage_batch(config, trajectory)
-    return FatBatch(core.flatten_time(trajectory), batch.advantages, batch.targets)
+    """`learning.advantage_batch`'s advantages and targets, with the whole trajectory beside them."""
+    batch = learning.advantage_batch(config, trajectory)
+    return FatBatch(learning.flatten_time(trajectory), batch.advantages, batch.targets)
 
 
 def profile(config, calls: int, repeats: int):
@@ -110,11 +109,11 @@ def profile(config, calls: int, repeats: int):
     step_fn_of = lambda s: ppo_step_fn(config, s)  # noqa: E731
 
     def collect(state):
-        state, trajectory, _ = core.collect(config, state)
+        state, trajectory, _ = acting.collect(config, build.build(config), state)
         return state, trajectory
 
     def advantages(trajectory):
-        return core.advantage_batch(config, trajectory)
+        return learning.advantage_batch(config, trajectory)
 
     def make_epochs(epochs_impl):
         def epochs(state, batch):
@@ -125,20 +124,20 @@ def profile(config, calls: int, repeats: int):
     def update(state):
         return ppo.update(config, state)
 
-    env, env_params = core.make_env(config)
-    network = core.make_network(config, env, env_params)
+    setup = build.build(config)
+    env, env_params, module = setup.env, setup.env_params, setup.network.module
 
-    def value_fn(params, obs):
-        return network.apply(params, obs, method=ActorCritic.value)
+    def value_fn(params, carry, obs):
+        return module.apply(params, obs, method=ActorCritic.value)
 
     def rollout_with(policy_fn):
         def run(state):
             return rollout(env, env_params, policy_fn, value_fn, state.params, state.env_state, state.obs,
-                           state.key, config.num_steps)[2]
+                           state.key, config.num_steps)[4]
         return run
 
-    def two_calls(params, obs):
-        return network.apply(params, obs, method=ActorCritic.policy), value_fn(params, obs)
+    def two_calls(params, carry, obs, reset):
+        return carry, module.apply(params, obs, method=ActorCritic.policy), value_fn(params, carry, obs)
 
     def key_loop(split_keys_in_scan):
         fn, args = ceiling.env_loop(config.env, config.num_envs, config.num_steps, True, split_keys_in_scan)
@@ -163,22 +162,22 @@ def profile(config, calls: int, repeats: int):
     batch = jax.jit(advantages)(trajectory)
     before_batch = jax.jit(lambda t: fat_batch(config, t))(trajectory)
     parts = {
-        "rollout (core.collect)": rollout_part,
-        "GAE + flatten (core.advantage_batch)": advantage_part,
-        "learning epochs (core.minibatch_epochs)": timed(make_epochs(core.minibatch_epochs), new_state, batch),
+        "rollout (acting.collect)": rollout_part,
+        "GAE + flatten (learning.advantage_batch)": advantage_part,
+        "learning epochs (learning.minibatch_epochs)": timed(make_epochs(learning.minibatch_epochs), new_state, batch),
         "whole ppo.update, one program": timed(update, state),
     }
     variants = {
         "rollout: one fused actor-critic call per step (instead of policy and value calls)":
-            (timed(rollout_with(two_calls), state), timed(rollout_with(network.apply), state)),
+            (timed(rollout_with(two_calls), state), timed(rollout_with(setup.network.apply), state)),
         "env + policy loop: keys drawn before the scan (instead of split at every step)":
             (key_loop(True), key_loop(False)),
         "epochs: gather per minibatch (instead of permute once per epoch)":
-            (parts["learning epochs (core.minibatch_epochs)"],
+            (parts["learning epochs (learning.minibatch_epochs)"],
              timed(make_epochs(epochs_gather_per_minibatch), new_state, batch)),
-        "epochs: `core.Batch` holds only the fields the loss reads (instead of the whole Trajectory)":
-            (timed(make_epochs(core.minibatch_epochs), new_state, before_batch),
-             parts["learning epochs (core.minibatch_epochs)"]),
+        "epochs: `learning.Batch` holds only the fields the loss reads (instead of the whole Trajectory)":
+            (timed(make_epochs(learning.minibatch_epochs), new_state, before_batch),
+             parts["learning epochs (learning.minibatch_epochs)"]),
         f"{calls} Python-driven updates: donate_argnums=0 (instead of no donation)":
             donation(update, state, calls, repeats),
     }
@@ -244,7 +243,7 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
             "includes the episode metrics and lets XLA fuse across the parts.",
             "the two rollout rows measure choices already in the library (fused forward; keys drawn "
             "before the scan) against their alternatives.",
-            "changed because of this profile: `core.Batch` now carries only the fields the loss reads; "
+            "changed because of this profile: `learning.Batch` now carries only the fields the loss reads; "
             "an earlier profile, taken on a heavily loaded machine (load average 9.5), put the old "
             "whole-`Trajectory` batch at ≈2× the epoch time. The 'before' column of that row rebuilds the "
             "old batch, so the table re-measures the change in this run; read its ratio, not the old claim "

@@ -39,9 +39,10 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from pgjax.algorithms import core
-from pgjax.distributed import RunSharding, global_mesh, is_key
-from pgjax.sweep import stack_runs, wait_until_ready
+from pgjax.algorithms import driver
+from pgjax.algorithms.build import TrainState
+from pgjax.algorithms.driver import stack_runs
+from pgjax.distributed import RunSharding, global_mesh, is_key, wait_until_ready
 
 # Two kept checkpoints: the newest, and the one before it in case the newest is being written.
 MAX_TO_KEEP = 2
@@ -93,7 +94,7 @@ def latest_step(run_dir: str) -> int | None:
         manager.close()
 
 
-def save(run_dir: str, state: core.TrainState, config, metrics: dict) -> int:
+def save(run_dir: str, state: TrainState, config, metrics: dict) -> int:
     """Write checkpoint number `state.iteration` into `run_dir` and wait until it is complete.
 
     `metrics` holds the per-iteration metrics so far, each `[state.iteration]`. Returns the step.
@@ -252,7 +253,7 @@ class _OneRun:
             init = jax.jit(self.algo.init).lower(self.config, key).compile()
             self.init = lambda key: init(self.config, key)
         self.chunks = {
-            n: jax.jit(partial(core.continue_training, self.algo.update, num_iterations=n, callback=self.callback))
+            n: jax.jit(partial(driver.continue_training, self.algo.update, num_iterations=n, callback=self.callback))
             .lower(self.config, state_like).compile()
             for n in lengths
         }
@@ -282,7 +283,7 @@ class _ManyRuns:
             init = layout.jit(jax.vmap(self.algo.init), with_metrics=False).lower(self.configs, layout.place(keys)).compile()
             self.init = lambda keys: init(self.configs, layout.place(keys))
         self.chunks = {
-            n: layout.jit(partial(core.continue_runs, self.algo.update, num_iterations=n), self.callback)
+            n: layout.jit(partial(driver.continue_runs, self.algo.update, num_iterations=n), self.callback)
             .lower(self.configs, state_like).compile()
             for n in lengths
         }

@@ -8,7 +8,7 @@
                 [--set field=value ...] [--out DIR] [--no-progress] [--devices D]
     pgjax list
 
-`train` compiles all K seeds into one program (`core.train_runs`, its runs sharded over
+`train` compiles all K seeds into one program (`driver.train_runs`, its runs sharded over
 the visible devices exactly as a sweep's: `pgjax.sweep.train_runs_sharded`), compiles it
 apart from running it so the two times are reported separately, shows a progress bar
 fed from inside the compiled program, and writes `metrics.csv`, `config.json`,
@@ -345,7 +345,7 @@ class _Progress:
             refresh=False,
         )
         self.bar.update(env_steps - self.bar.n)
-        # Returning True stops the compiled run at this iteration boundary (`core._scan_updates`):
+        # Returning True stops the compiled run at this iteration boundary (`driver.run_updates`):
         # on Ctrl-C, or once every run has gone NaN and nothing is left to learn.
         for name, values in metrics.items():
             if name not in NAN_UNTIL_FIRST_EPISODE and np.issubdtype(np.asarray(values).dtype, np.floating):

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Callable
 
 import jax
@@ -168,3 +169,12 @@ def _with_keywords(fn, **keywords):
         return fn(*args, **keywords)
 
     return bound
+
+
+def wait_until_ready(tree, poll_seconds: float = 0.05):
+    """`jax.block_until_ready(tree)`, but waiting in Python, so that signal handlers (Ctrl-C)
+    run while a long compiled program executes; a blocking wait would defer them to its end."""
+    leaves = [leaf for leaf in jax.tree.leaves(tree) if hasattr(leaf, "is_ready")]
+    while not all(leaf.is_ready() for leaf in leaves):
+        time.sleep(poll_seconds)
+    return jax.block_until_ready(tree)

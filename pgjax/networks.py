@@ -1,16 +1,37 @@
-"""Actor and critic networks (flax.linen), orthogonally initialised.
+"""Actor-critic networks (flax.linen, orthogonally initialised) behind one interface with a carry.
 
-One module, `ActorCritic`, returns both the action distribution and the state
-value in a single forward pass, so acting during a rollout costs one network
-call. The actor and critic have separate torsos (no shared features), the usual
-choice for PPO on control tasks. Image observations (`[H, W, C]`, as in
-MinAtar) go through a small CNN torso; everything else is flattened into an MLP.
+Training code never calls a flax module directly; it calls a *network*, an object with
+
+- `init(key, obs [N, ...]) -> params`
+- `initial_carry(batch_size) -> carry`: the memory of `batch_size` fresh episodes
+  (an empty tuple for feed-forward networks);
+- `apply(params, carry, obs [N, ...], reset [N]) -> (carry, distribution [N], value [N])`:
+  one step; `reset[i]` marks that environment i starts a new episode at this step, and
+  its carry is zeroed before it is used;
+- `policy(params, carry, obs, reset) -> (carry, distribution)`: `apply` without the
+  critic (critic-free methods skip the value head);
+- `value(params, carry, obs [..., obs]) -> value [...]`: the critic on observations that
+  follow the carry (the true next states a truncated step bootstraps from);
+- `unroll(params, carry [B], obs [B, T, ...], reset [B, T]) -> (carry, distribution
+  [B, T], value [B, T])`: replays whole sequences from a stored carry (batch-major, as
+  learning shuffles whole environment sequences);
+- `recurrent`: whether the carry is not empty. A feed-forward network's `unroll`
+  accepts observations of any leading shape, so learning can shuffle single transitions.
+
+`FeedForward` wraps `ActorCritic` (separate actor and critic torsos, the usual choice
+for PPO on control tasks; image observations `[H, W, C]`, as in MinAtar, go through a
+small CNN torso, everything else is flattened into an MLP). `Recurrent` wraps
+`RecurrentActorCritic`: an embedding, one `flax.linen.GRUCell` shared by actor and
+critic, then separate MLP heads. `make_network` builds the one a config names
+(`network="mlp" | "gru"`, or a name added with `register_network`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -126,3 +147,179 @@ class ActorCritic(nn.Module):
 
     def __call__(self, obs):
         return self.policy(obs), self.value(obs)
+
+
+class RecurrentActorCritic(nn.Module):
+    """`(carry [N, gru_size], obs [N, *obs_shape], reset [N]) -> (carry, distribution, value [N])`.
+
+    obs → embedding (a `gru_size` dense layer, or the CNN torso for images) → GRU cell
+    (shared by actor and critic, as in PureJaxRL's `ppo_rnn`) → separate actor and critic
+    MLP torsos (`hidden_sizes`) → heads. The carry is zeroed where `reset` before the cell
+    reads it, so no memory leaks across an automatic environment reset.
+    """
+
+    action_dim: int
+    discrete: bool
+    obs_ndim: int = 1
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+    gru_size: int = 128
+    log_std_init: float = 0.0
+
+    def setup(self):
+        if self.obs_ndim == 3:
+            self.embed = CNNTorso((self.gru_size,), self.activation)
+        else:
+            self.embed = MLPTorso((self.gru_size,), self.activation, obs_ndim=self.obs_ndim)
+        # Our orthogonal initialiser, not flax's QR-based one (see `orthogonal`).
+        self.gru = nn.GRUCell(self.gru_size, kernel_init=orthogonal(1.0), recurrent_kernel_init=orthogonal(1.0))
+        self.actor_torso = MLPTorso(self.hidden_sizes, self.activation)
+        self.critic_torso = MLPTorso(self.hidden_sizes, self.activation)
+        self.actor_head = _dense(self.action_dim, 0.01)
+        self.critic_head = _dense(1, 1.0)
+        if not self.discrete:
+            self.log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
+
+    def memory(self, carry, obs, reset):
+        carry = jnp.where(reset[..., None], jnp.zeros_like(carry), carry)
+        return self.gru(carry, self.embed(obs))
+
+    def policy_head(self, features):
+        out = self.actor_head(self.actor_torso(features))
+        if self.discrete:
+            return Categorical(out)
+        return DiagGaussian(out, jnp.broadcast_to(self.log_std, out.shape))
+
+    def value_head(self, features):
+        return self.critic_head(self.critic_torso(features))[..., 0]
+
+    def __call__(self, carry, obs, reset):
+        carry, features = self.memory(carry, obs, reset)
+        return carry, self.policy_head(features), self.value_head(features)
+
+
+# ---------------------------------------------------------------- the interface
+
+
+def _swap_time(tree):
+    """`[T, B, ...] <-> [B, T, ...]` for every leaf."""
+    return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), tree)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedForward:
+    """The interface over `ActorCritic`: an empty carry, and every call one batched forward pass."""
+
+    module: ActorCritic
+    recurrent = False
+
+    def init(self, key, obs):
+        return self.module.init(key, obs[:1])
+
+    def initial_carry(self, batch_size: int):
+        return ()
+
+    def apply(self, params, carry, obs, reset):
+        dist, value = self.module.apply(params, obs)
+        return carry, dist, value
+
+    def policy(self, params, carry, obs, reset):
+        return carry, self.module.apply(params, obs, method=ActorCritic.policy)
+
+    def value(self, params, carry, obs):
+        return self.module.apply(params, obs, method=ActorCritic.value)
+
+    def unroll(self, params, carry, obs, reset):
+        return self.apply(params, carry, obs, reset)
+
+    def unroll_policy(self, params, carry, obs, reset):
+        return self.policy(params, carry, obs, reset)[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Recurrent:
+    """The interface over `RecurrentActorCritic`: the carry is the GRU's hidden state `[N, gru_size]`."""
+
+    module: RecurrentActorCritic
+    recurrent = True
+
+    def init(self, key, obs):
+        return self.module.init(key, self.initial_carry(1), obs[:1], jnp.ones((1,), bool))
+
+    def initial_carry(self, batch_size: int):
+        return jnp.zeros((batch_size, self.module.gru_size), jnp.float32)
+
+    def apply(self, params, carry, obs, reset):
+        return self.module.apply(params, carry, obs, reset)
+
+    def policy(self, params, carry, obs, reset):
+        carry, dist, _ = self.apply(params, carry, obs, reset)
+        return carry, dist
+
+    def value(self, params, carry, obs):
+        # Observations may carry extra leading axes (`[T, N]` true next states after the
+        # carries `[T, N, H]`): one step from each carry, without a reset.
+        lead = obs.shape[: carry.ndim - 1]
+        flat_obs = obs.reshape((-1,) + obs.shape[len(lead):])
+        flat_carry = carry.reshape((-1, carry.shape[-1]))
+        reset = jnp.zeros(flat_carry.shape[:1], bool)
+        _, _, value = self.module.apply(params, flat_carry, flat_obs, reset)
+        return value.reshape(lead)
+
+    def unroll(self, params, carry, obs, reset):
+        def step(carry, inputs):
+            obs, reset = inputs
+            carry, dist, value = self.apply(params, carry, obs, reset)
+            return carry, (dist, value)
+
+        carry, (dist, value) = jax.lax.scan(step, carry, (_swap_time(obs), _swap_time(reset)))
+        return carry, _swap_time(dist), _swap_time(value)
+
+    def unroll_policy(self, params, carry, obs, reset):
+        return self.unroll(params, carry, obs, reset)[1]
+
+
+NetworkFactory = Callable[..., Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkKind:
+    factory: NetworkFactory  # (action_dim, discrete, obs_ndim, config) -> network
+    recurrent: bool
+
+
+def _mlp(action_dim, discrete, obs_ndim, config):
+    return FeedForward(ActorCritic(
+        action_dim=action_dim, discrete=discrete, obs_ndim=obs_ndim,
+        hidden_sizes=config.hidden_sizes, activation=config.activation,
+    ))
+
+
+def _gru(action_dim, discrete, obs_ndim, config):
+    return Recurrent(RecurrentActorCritic(
+        action_dim=action_dim, discrete=discrete, obs_ndim=obs_ndim,
+        hidden_sizes=config.hidden_sizes, activation=config.activation, gru_size=config.gru_size,
+    ))
+
+
+NETWORKS: dict[str, NetworkKind] = {"mlp": NetworkKind(_mlp, False), "gru": NetworkKind(_gru, True)}
+
+
+def register_network(name: str, factory: NetworkFactory, recurrent: bool) -> None:
+    """Make `network=name` build `factory(action_dim, discrete, obs_ndim, config)`, an object
+    with the interface above. `recurrent` says whether its carry is a real memory (learning
+    then replays whole environment sequences)."""
+    if name in NETWORKS:
+        raise ValueError(f"network: {name!r} is already registered")
+    NETWORKS[name] = NetworkKind(factory, recurrent)
+
+
+def make_network(config, env, env_params):
+    """The network `config.network` names, sized for `env`'s observations and actions."""
+    from pgjax.envs import is_discrete  # networks otherwise need nothing from envs
+
+    discrete = is_discrete(env, env_params)
+    action_space = env.action_space(env_params)
+    obs_ndim = len(env.observation_space(env_params).shape)
+    action_dim = action_space.n if discrete else action_space.shape[0]
+    return NETWORKS[config.network].factory(action_dim, discrete, obs_ndim, config)

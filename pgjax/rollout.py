@@ -5,6 +5,11 @@ The result is a time-major `Trajectory` (`[T, num_envs, ...]`) that keeps
 *true* next state: where an episode ended at step t, `s_{t+1}` is
 `info["final_observation"]`, not the first observation of the next episode.
 That is what lets a time-limit truncation bootstrap correctly.
+
+The policy may have a memory (a *carry*, see `pgjax.networks`): the rollout threads it
+through the scan, zeroes it where an environment starts a new episode (`reset`), and
+records `reset` in the trajectory so that learning can replay each environment's
+sequence from the carry the segment started with.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from flax import struct
 
 from pgjax.distributions import Distribution
 
-PolicyFn = Callable[[Any, chex.Array], tuple[Distribution, chex.Array]]
-ValueFn = Callable[[Any, chex.Array], chex.Array]
+# policy_fn(params, carry, obs [N, ...], reset [N]) -> (carry, distribution [N], value [N])
+PolicyFn = Callable[[Any, Any, chex.Array, chex.Array], tuple[Any, Distribution, chex.Array]]
+# value_fn(params, carry, obs [..., obs]) -> value [...], the critic after `carry`
+ValueFn = Callable[[Any, Any, chex.Array], chex.Array]
 
 
 @struct.dataclass
@@ -38,6 +45,7 @@ class Trajectory:
     episode_done: chex.Array  # an episode ended at t (terminated or truncated)
     episode_return: chex.Array  # undiscounted return of that episode where episode_done
     episode_length: chex.Array
+    reset: chex.Array  # s_t starts a new episode (the policy's carry was zeroed before acting)
 
 
 def rollout(
@@ -50,23 +58,31 @@ def rollout(
     obs: chex.Array,
     key: chex.PRNGKey,
     num_steps: int,
+    carry=(),
+    reset: chex.Array | None = None,
 ):
     """Run `num_steps` steps of `env` (a batched env from `pgjax.envs`) under the policy.
 
-    `policy_fn(params, obs) -> (distribution, value)` acts; `value_fn(params, obs)`
-    evaluates the final observations (pass `None` for critic-free methods: values
-    are then zero). Returns `(env_state, obs, trajectory)`, ready for the next call.
+    `policy_fn(params, carry, obs, reset) -> (carry, distribution, value)` acts (a
+    network's `apply`); `value_fn(params, carry, obs)` evaluates the true next
+    observations after the carry of their step (a network's `value`; pass `None` for
+    critic-free methods: values are then zero). `carry` is the policy's memory at the
+    first step (empty for feed-forward policies) and `reset [N]` marks environments
+    whose first step starts an episode (default: none).
+    Returns `(env_state, obs, carry, reset, trajectory)`, ready for the next call.
     """
+    if reset is None:
+        reset = jnp.zeros(obs.shape[:1], bool)
     # All randomness is drawn up front: one action key per step and one env key
     # per step and environment, instead of splitting keys inside the scan.
     action_key, env_key = jax.random.split(key)
     action_keys = jax.random.split(action_key, num_steps)
     env_keys = jax.random.split(env_key, (num_steps, obs.shape[0]))
 
-    def step(carry, keys):
-        env_state, obs = carry
+    def step(loop, keys):
+        env_state, obs, carry, reset = loop
         step_action_key, step_env_keys = keys
-        dist, value = policy_fn(params, obs)
+        carry, dist, value = policy_fn(params, carry, obs, reset)
         action = dist.sample(step_action_key)
         log_prob = dist.log_prob(action)
         next_obs, env_state, reward, terminated, truncated, info = env.step(
@@ -85,19 +101,22 @@ def rollout(
                 episode_done=info["episode_done"],
                 episode_return=info["episode_return"],
                 episode_length=info["episode_length"],
+                reset=reset,
             ),
             info["final_observation"],
+            carry,
         )
-        return (env_state, next_obs), transition
+        # The environments reset themselves where an episode ended: the next step starts one.
+        return (env_state, next_obs, carry, info["episode_done"]), transition
 
-    (env_state, obs), (trajectory, final_obs) = jax.lax.scan(
-        step, (env_state, obs), (action_keys, env_keys)
+    (env_state, obs, carry, reset), (trajectory, final_obs, next_carries) = jax.lax.scan(
+        step, (env_state, obs, carry, reset), (action_keys, env_keys)
     )
     if value_fn is not None:
-        # One batched critic call over all true next states: cheaper than a
-        # second small call inside every scan step.
-        trajectory = trajectory.replace(next_value=value_fn(params, final_obs))
-    return env_state, obs, trajectory
+        # One batched critic call over all true next states, each after the carry of its
+        # step: cheaper than a second small call inside every scan step.
+        trajectory = trajectory.replace(next_value=value_fn(params, next_carries, final_obs))
+    return env_state, obs, carry, reset, trajectory
 
 
 # ---------------------------------------------------------------- whole episodes
@@ -137,12 +156,14 @@ def rollout_episodes(
     key: chex.PRNGKey,
     num_steps: int,
     group_size: int = 1,
+    carry=(),
 ):
     """Reset every environment and run `num_steps` steps; keep each one's first episode.
 
     Environments `g·K … g·K + K − 1` (`K = group_size`) are reset with the same key,
     so each group starts from one initial state (with `group_size=1` every
-    environment starts from its own). Every step of the window is simulated (the
+    environment starts from its own). `carry` is the policy's fresh memory (empty for
+    feed-forward policies); every environment's first step is marked `reset`. Every step of the window is simulated (the
     compiled program has a fixed length); `alive` says which steps count.
     Returns `(env_state, obs, episodes)` with `episodes` an `Episodes` `[num_steps, num_envs]`.
     """
@@ -153,8 +174,9 @@ def rollout_episodes(
 
     reset_key, rollout_key = jax.random.split(key)
     obs, env_state = env.reset(group_reset_keys(reset_key, num_envs // group_size, group_size), env_params)
-    env_state, obs, trajectory = rollout(
-        env, env_params, policy_fn, value_fn, params, env_state, obs, rollout_key, num_steps
+    env_state, obs, _, _, trajectory = rollout(
+        env, env_params, policy_fn, value_fn, params, env_state, obs, rollout_key, num_steps,
+        carry, jnp.ones(num_envs, bool),
     )
     alive = first_episode_mask(trajectory.episode_done)
     counts = alive > 0

@@ -4,7 +4,7 @@ A sweep of `P` grid points × `S` seeds is `R = P·S` runs. Run `r = p·S + s` t
 point `p` with seed key `s`; the same `S` seed keys are used at every grid point, so
 grid points are compared on common random numbers. All numeric hyperparameters become
 `[R]` arrays in one `Config` (its `hyper` leaves are traced), so every run shares the
-static fields and the whole sweep is *one* compiled program: `core.train_runs`, a
+static fields and the whole sweep is *one* compiled program: `driver.train_runs`, a
 `lax.scan` over iterations of a `vmap` over runs.
 
 With several devices the run axis is sharded over a 1-D mesh (`pgjax.distributed.global_mesh`):
@@ -23,21 +23,16 @@ from functools import partial
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from pgjax.algorithms import core
-from pgjax.distributed import RunSharding, global_mesh
+from pgjax.algorithms import driver
+from pgjax.algorithms.driver import stack_runs, sweepable_fields  # noqa: F401  (public here too)
+from pgjax.distributed import RunSharding, global_mesh, wait_until_ready
 from pgjax.divergence import nan_onsets
 from pgjax.plots import plot_learning_curves
 
 # ---------------------------------------------------------------- the grid
-
-
-def sweepable_fields(config) -> list[str]:
-    """Fields of `config` that a sweep may vary: the numeric (`hyper`) ones, which are traced leaves."""
-    return [f.name for f in dataclasses.fields(config) if f.metadata.get("pytree_node", True)]
 
 
 def validate_grid(config, grid: dict[str, Sequence[Any]]) -> None:
@@ -96,16 +91,6 @@ def parse_grid(assignments: Sequence[str]) -> dict[str, list[float | int]]:
             raise ValueError(f"{field}: given twice in the grid")
         grid[field] = [number(field, v.strip()) for v in values.split(",")]
     return grid
-
-
-def stack_runs(config, points: list[dict[str, Any]], num_seeds: int):
-    """One `Config` whose every numeric leaf is an `[P·S]` array: run `p·S + s` holds point `p`'s values."""
-    stacked = {}
-    for field in sweepable_fields(config):
-        dtype = jnp.asarray(getattr(config, field)).dtype
-        per_point = [point.get(field, getattr(config, field)) for point in points]
-        stacked[field] = np.repeat(np.asarray(per_point, dtype=dtype), num_seeds)
-    return config.replace(**stacked)
 
 
 # ---------------------------------------------------------------- results
@@ -249,7 +234,7 @@ def train_runs_sharded(
     mesh: Mesh | None = None,
     on_compiled: Callable[[], None] | None = None,
 ):
-    """`core.train_runs` of `R` runs sharded over the devices of `mesh`, in one compiled program.
+    """`driver.train_runs` of `R` runs sharded over the devices of `mesh`, in one compiled program.
 
     `configs`: a `Config` whose traced leaves are `[R]` arrays (see `stack_runs`); `keys [R]`.
     `mesh`: a 1-D mesh; `None` means `global_mesh()` (all visible devices, trivial on one).
@@ -262,7 +247,7 @@ def train_runs_sharded(
     Used by `sweep` and by `pgjax train --seeds K`.
     """
     layout = RunSharding(int(jax.tree.leaves(keys)[0].shape[0]), global_mesh() if mesh is None else mesh)
-    program = layout.jit(partial(core.train_runs, algo.init, algo.update), callback)
+    program = layout.jit(partial(driver.train_runs, algo.init, algo.update), callback)
     configs, keys = layout.place((configs, keys))
     start = time.perf_counter()
     compiled = program.lower(configs, keys).compile()
@@ -276,15 +261,6 @@ def train_runs_sharded(
     done = int(np.max(np.asarray(states.iteration)))
     metrics = {name: np.asarray(values)[:done, : layout.num_runs] for name, values in metrics.items()}
     return layout.unpad(states), metrics, compiled_at - start, finished_at - started_at
-
-
-def wait_until_ready(tree, poll_seconds: float = 0.05):
-    """`jax.block_until_ready(tree)`, but waiting in Python, so that signal handlers (Ctrl-C)
-    run while a long compiled program executes; a blocking wait would defer them to its end."""
-    leaves = [leaf for leaf in jax.tree.leaves(tree) if hasattr(leaf, "is_ready")]
-    while not all(leaf.is_ready() for leaf in leaves):
-        time.sleep(poll_seconds)
-    return jax.block_until_ready(tree)
 
 
 def sweep(

@@ -13,7 +13,7 @@ from pgjax.advantages import (
 )
 from pgjax.envs import group_reset_keys, make_vec_env
 from pgjax.rollout import first_episode_mask, rollout_episodes
-from pgjax.algorithms.core import mask_weights
+from pgjax.algorithms.episodic import mask_weights
 
 RNG = np.random.default_rng(0)
 
@@ -114,11 +114,11 @@ def test_group_reset_keys_share_initial_states_within_groups_only():
 def test_rollout_episodes_masks_everything_after_the_first_episode():
     """A random policy on CartPole: each env's first episode ends early, after which
     the env auto-resets; only the first episode counts."""
-    from pgjax.algorithms import core, rloo
+    from pgjax.algorithms import build, rloo
 
     config = rloo.Config.for_env("CartPole-v1", num_steps=60, total_timesteps=960, hidden_sizes=(8,))
-    env, params = core.make_env(config)
-    network = core.make_network(config, env, params)
+    setup = build.build(config)
+    env, params, network = setup.env, setup.env_params, setup.network
     variables = network.init(jax.random.key(1), jnp.zeros((1, 4)))
     _, _, episodes = rollout_episodes(env, params, network.apply, None, variables, jax.random.key(2), 60, group_size=4)
     alive = np.asarray(episodes.alive)

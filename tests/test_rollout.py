@@ -25,11 +25,11 @@ PARAMS = {
 }
 
 
-def policy_fn(params, obs):
-    return Categorical(obs @ params["policy"]), value_fn(params, obs)
+def policy_fn(params, carry, obs, reset):
+    return carry, Categorical(obs @ params["policy"]), value_fn(params, carry, obs)
 
 
-def value_fn(params, obs):
+def value_fn(params, carry, obs):
     return obs @ params["critic"] + params["bias"]
 
 
@@ -48,7 +48,7 @@ def cartpole():
 @pytest.fixture(scope="module")
 def cartpole_rollout(cartpole):
     env_params, obs, env_state, run = cartpole
-    final_state, final_obs, trajectory = run(value_fn, PARAMS, env_state, obs, jax.random.PRNGKey(1), num_steps=T)
+    final_state, final_obs, _, _, trajectory = run(value_fn, PARAMS, env_state, obs, jax.random.PRNGKey(1), num_steps=T)
     return env_params, np.asarray(obs), np.asarray(final_obs), jax.tree.map(np.asarray, trajectory)
 
 
@@ -98,18 +98,18 @@ def test_next_value_is_the_value_of_the_true_next_state(cartpole_rollout, cartpo
 
 def test_without_value_fn_next_values_are_zero(cartpole):
     env_params, obs, env_state, run = cartpole
-    _, _, trajectory = run(None, PARAMS, env_state, obs, jax.random.PRNGKey(1), num_steps=4)
+    _, _, _, _, trajectory = run(None, PARAMS, env_state, obs, jax.random.PRNGKey(1), num_steps=4)
     np.testing.assert_array_equal(trajectory.next_value, np.zeros((4, N)))
 
 
 def test_rollout_is_deterministic_for_a_fixed_key(cartpole, cartpole_rollout):
     env_params, obs, env_state, run = cartpole
     _, final_obs, trajectory = cartpole_rollout[1:]
-    _, again_obs, again = run(value_fn, PARAMS, env_state, obs, jax.random.PRNGKey(1), num_steps=T)
+    _, again_obs, _, _, again = run(value_fn, PARAMS, env_state, obs, jax.random.PRNGKey(1), num_steps=T)
     for expected, actual in zip(jax.tree.leaves(trajectory), jax.tree.leaves(again)):
         np.testing.assert_array_equal(expected, actual)
     np.testing.assert_array_equal(final_obs, again_obs)
-    _, _, other = run(value_fn, PARAMS, env_state, obs, jax.random.PRNGKey(2), num_steps=T)
+    _, _, _, _, other = run(value_fn, PARAMS, env_state, obs, jax.random.PRNGKey(2), num_steps=T)
     assert not np.array_equal(trajectory.action, np.asarray(other.action))
 
 
@@ -117,11 +117,11 @@ def test_continuous_rollout_shapes():
     env, env_params = make_vec_env("Pendulum-v1", N, env_params={"max_steps_in_episode": LIMIT})
     obs, env_state = env.reset(jax.random.PRNGKey(0), env_params)
 
-    def gaussian_policy(params, obs):
-        return DiagGaussian(obs[..., :1] * params, jnp.zeros(obs.shape[:-1] + (1,))), obs[..., 0]
+    def gaussian_policy(params, carry, obs, reset):
+        return carry, DiagGaussian(obs[..., :1] * params, jnp.zeros(obs.shape[:-1] + (1,))), obs[..., 0]
 
-    _, next_obs, trajectory = rollout(
-        env, env_params, gaussian_policy, lambda params, obs: obs[..., 0], 2.0, env_state, obs,
+    _, next_obs, _, _, trajectory = rollout(
+        env, env_params, gaussian_policy, lambda params, carry, obs: obs[..., 0], 2.0, env_state, obs,
         jax.random.PRNGKey(3), num_steps=T,
     )
     assert trajectory.obs.shape == (T, N, 3)

@@ -15,9 +15,10 @@ from __future__ import annotations
 from flax import struct
 
 from pgjax import losses
-from pgjax.algorithms import core
+from pgjax.algorithms import acting, build, driver, learning
 from pgjax.algorithms.config import BOOL, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, ActorCriticConfig, hyper, static
-from pgjax.algorithms.core import TrainState, evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.build import TrainState
 
 _CONTINUOUS = dict(normalize_observations=True, scale_rewards=True, ent_coef=0.0)
 
@@ -47,7 +48,7 @@ class Config(ActorCriticConfig):
 
 
 def init(config: Config, key) -> TrainState:
-    return core.init_state(config, key)
+    return build.init_state(config, key)
 
 
 def _policy_gradient(dist, batch, advantages):
@@ -55,13 +56,14 @@ def _policy_gradient(dist, batch, advantages):
 
 
 def update(config: Config, state: TrainState):
-    state, trajectory, network = core.collect(config, state)
-    loss_fn = core.actor_critic_loss(config, network, _policy_gradient)
-    state, learn_metrics = core.descend(
-        config, state, loss_fn, core.advantage_batch(config, trajectory), num_epochs=1, num_minibatches=1
+    setup = build.build(config)
+    state, trajectory, carry = acting.collect(config, setup, state)
+    loss_fn = learning.actor_critic_loss(config, setup, _policy_gradient)
+    state, learn_metrics = learning.descend(
+        config, setup, state, loss_fn, learning.advantage_batch(config, trajectory, carry), num_epochs=1,
+        num_minibatches=1,
     )
-    state, metrics = core.episode_metrics(config, state, trajectory)
-    return state, {**metrics, **learn_metrics}
+    return acting.finish_iteration(config, state, trajectory, learn_metrics)
 
 
-train, train_batch = core.entry_points(init, update)
+train, train_batch = driver.entry_points(init, update)

@@ -26,7 +26,7 @@ import jax
 import numpy as np
 from flax import struct
 
-from pgjax.networks import ACTIVATIONS
+from pgjax.networks import ACTIVATIONS, NETWORKS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +50,10 @@ HIDDEN_SIZES = Rule(
     "must be a non-empty tuple of positive integers",
 )
 ACTIVATION = Rule(lambda v: v in ACTIVATIONS, f"must be one of {', '.join(ACTIVATIONS)}")
+NETWORK = Rule(
+    lambda v: v in NETWORKS, "must be one of the registered networks: mlp, gru, or a name added with "
+    "pgjax.networks.register_network",
+)
 ENV_PARAMS = Rule(
     lambda v: isinstance(v, tuple) and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in v),
     "must be a tuple of (name, value) pairs",
@@ -105,6 +109,8 @@ class BaseConfig:
     total_timesteps: int = static(500_000, POSITIVE_INT, "environment steps over the whole run")
     hidden_sizes: tuple = static((64, 64), HIDDEN_SIZES, "hidden layer widths of actor and critic")
     activation: str = static("tanh", ACTIVATION, "hidden activation")
+    network: str = static("mlp", NETWORK, "mlp (feed-forward) or gru (recurrent, a memory of past observations)")
+    gru_size: int = static(128, POSITIVE_INT, "hidden state size of the gru network")
     anneal_lr: bool = static(True, BOOL, "decay the learning rate linearly to zero")
     normalize_observations: bool = static(False, BOOL, "standardise observations with running statistics")
     scale_rewards: bool = static(False, BOOL, "divide rewards by the running std of the discounted return")
@@ -114,6 +120,8 @@ class BaseConfig:
     max_grad_norm: float = hyper(0.5, POSITIVE, "global gradient-norm clip")
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Whether the algorithm replays sequences from a stored carry, so a recurrent network works.
+    RECURRENT_NETWORKS: ClassVar[bool] = False
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -148,7 +156,20 @@ class BaseConfig:
             )
         # Every algorithm that cuts its batch into minibatches needs equal ones.
         num_minibatches = getattr(self, "num_minibatches", 1)
-        if self.batch_size % num_minibatches:
+        if self.recurrent:
+            if not self.RECURRENT_NETWORKS:
+                raise ValueError(
+                    f"network: {self.network!r} is recurrent, which {type(self).__module__.rsplit('.', 1)[-1]} "
+                    f"does not support "
+                    f"(recurrent networks work with ppo, a2c and ppo_kl); use network='mlp'"
+                )
+            # Minibatches of a recurrent network are whole environment sequences.
+            if self.num_envs % num_minibatches:
+                raise ValueError(
+                    f"num_minibatches: must divide num_envs = {self.num_envs} with a recurrent network "
+                    f"(minibatches are whole environment sequences), got {num_minibatches}"
+                )
+        elif self.batch_size % num_minibatches:
             raise ValueError(
                 f"num_minibatches: must divide num_envs * num_steps = {self.batch_size}, got {num_minibatches}"
             )
@@ -156,6 +177,11 @@ class BaseConfig:
             from pgjax.envs import make_env  # validates the parameter names
 
             make_env(self.env, **dict(self.env_params))
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether `network` names a recurrent network (learning then replays sequences)."""
+        return NETWORKS[self.network].recurrent
 
     # --- derived sizes ---
     @property
@@ -195,7 +221,9 @@ class BaseConfig:
 @struct.dataclass
 class ActorCriticConfig(BaseConfig):
     """Fields of the methods that learn from GAE advantages with the shared actor-critic
-    loss, `core.actor_critic_loss` (A2C, PPO, PPO-KL)."""
+    loss, `learning.actor_critic_loss` (A2C, PPO, PPO-KL)."""
+
+    RECURRENT_NETWORKS: ClassVar[bool] = True
 
     normalize_advantages: bool = static(True, BOOL, "standardise advantages per minibatch")
     gae_lambda: float = hyper(0.95, UNIT_INTERVAL, "GAE λ")

@@ -21,10 +21,9 @@ from flax import struct
 
 from pgjax import losses
 from pgjax.advantages import group_normalized_advantages
-from pgjax.algorithms import core
+from pgjax.algorithms import acting, build, driver, episodic, learning
 from pgjax.algorithms.config import NON_NEGATIVE, POSITIVE, POSITIVE_INT, GroupConfig, hyper, static
-from pgjax.algorithms.core import evaluate  # noqa: F401  (part of the protocol)
-from pgjax.networks import ActorCritic
+from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
 
 
 @struct.dataclass
@@ -44,27 +43,26 @@ class Config(GroupConfig):
 
 
 @struct.dataclass
-class TrainState(core.TrainState):
+class TrainState(build.TrainState):
     reference_params: Any  # π_ref of the KL penalty: the initial parameters, never updated
 
 
 def init(config: Config, key) -> TrainState:
-    state = core.init_state(config, key, state_cls=TrainState, reference_params=None)
+    state = build.init_state(config, key, state_cls=TrainState, reference_params=None)
     return state.replace(reference_params=state.params)
 
 
 def update(config: Config, state: TrainState):
-    state, episodes = core.collect_episodes(config, state, group_size=config.group_size)
-    advantages = group_normalized_advantages(core.group_returns(config, episodes), config.advantage_eps)
-    weights = core.mask_weights(episodes.alive)
+    setup = build.build(config)
+    state, episodes = acting.collect_episodes(config, setup, state, group_size=config.group_size)
+    advantages = group_normalized_advantages(episodic.group_returns(config, episodes), config.advantage_eps)
+    weights = episodic.mask_weights(episodes.alive)
     # Each step gets its episode's advantage; the weights make every mean below a mean
     # over the episodes' steps, also inside a shuffled minibatch.
-    env, env_params = core.make_env(config)
-    network = core.make_network(config, env, env_params)
-    policy = lambda params, obs: network.apply(params, obs, method=ActorCritic.policy)  # noqa: E731
+    policy = lambda params, obs: setup.network.unroll_policy(params, (), obs, ())  # noqa: E731
     # π_ref never changes within an iteration: evaluate it once on the batch, not in every minibatch step.
     reference = policy(state.reference_params, episodes.obs)
-    batch = core.flatten_time(
+    batch = learning.flatten_time(
         (episodes.obs, episodes.action, episodes.log_prob, advantages.reshape(-1) * weights, weights, reference)
     )
 
@@ -79,9 +77,10 @@ def update(config: Config, state: TrainState):
         loss = surrogate + losses.kl_penalty(kl, config.kl_coef) - config.ent_coef * entropy
         return loss, {"policy_loss": surrogate, "reference_kl": kl, "entropy": entropy, **aux}
 
-    state, learn_metrics = core.descend(config, state, loss_fn, batch, config.update_epochs, config.num_minibatches)
-    state, metrics = core.episode_metrics(config, state, episodes)
-    return state, {**metrics, **learn_metrics}
+    state, learn_metrics = learning.descend(
+        config, setup, state, loss_fn, batch, config.update_epochs, config.num_minibatches
+    )
+    return acting.finish_iteration(config, state, episodes, learn_metrics)
 
 
-train, train_batch = core.entry_points(init, update)
+train, train_batch = driver.entry_points(init, update)

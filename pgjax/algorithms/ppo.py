@@ -10,9 +10,10 @@ from __future__ import annotations
 
 
 from pgjax import losses
-from pgjax.algorithms import core
+from pgjax.algorithms import acting, build, driver, learning
 from pgjax.algorithms.config import BOOL, POSITIVE, EpochsConfig, hyper, static
-from pgjax.algorithms.core import TrainState, evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.build import TrainState
 from flax import struct
 
 _CONTINUOUS = dict(normalize_observations=True, scale_rewards=True, clip_value=False, ent_coef=0.0)
@@ -53,22 +54,24 @@ class Config(EpochsConfig):
 
 
 def init(config: Config, key) -> TrainState:
-    return core.init_state(config, key)
+    return build.init_state(config, key)
 
 
 def update(config: Config, state: TrainState):
-    state, trajectory, network = core.collect(config, state)
-    batch = core.advantage_batch(config, trajectory)
+    setup = build.build(config)
+    state, trajectory, carry = acting.collect(config, setup, state)
+    batch = learning.advantage_batch(config, trajectory, carry)
 
     def clipped_surrogate(dist, batch, advantages):
         return losses.clipped_surrogate_loss(
             dist.log_prob(batch.action), batch.log_prob, advantages, config.clip_eps
         )
 
-    loss_fn = core.actor_critic_loss(config, network, clipped_surrogate, config.clip_eps if config.clip_value else None)
-    state, learn_metrics = core.descend(config, state, loss_fn, batch, config.update_epochs, config.num_minibatches)
-    state, metrics = core.episode_metrics(config, state, trajectory)
-    return state, {**metrics, **learn_metrics}
+    loss_fn = learning.actor_critic_loss(config, setup, clipped_surrogate, config.clip_eps if config.clip_value else None)
+    state, learn_metrics = learning.descend(
+        config, setup, state, loss_fn, batch, config.update_epochs, config.num_minibatches
+    )
+    return acting.finish_iteration(config, state, trajectory, learn_metrics)
 
 
-train, train_batch = core.entry_points(init, update)
+train, train_batch = driver.entry_points(init, update)

@@ -19,16 +19,15 @@ import jax.numpy as jnp
 from flax import struct
 
 from pgjax import losses
-from pgjax.algorithms import core
+from pgjax.algorithms import acting, build, driver, learning
 from pgjax.algorithms.config import NON_NEGATIVE, POSITIVE, EpochsConfig, hyper
-from pgjax.algorithms.core import evaluate  # noqa: F401  (part of the protocol)
-from pgjax.networks import ActorCritic
+from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
 
 _CONTINUOUS = dict(normalize_observations=True, scale_rewards=True, ent_coef=0.0)
 
 
 @struct.dataclass
-class TrainState(core.TrainState):
+class TrainState(build.TrainState):
     kl_coef: chex.Array  # β for the coming iteration
 
 
@@ -50,15 +49,16 @@ class Config(EpochsConfig):
 
 
 def init(config: Config, key) -> TrainState:
-    return core.init_state(
+    return build.init_state(
         config, key, state_cls=TrainState, kl_coef=jnp.asarray(config.init_kl_coef, jnp.float32)
     )
 
 
 def update(config: Config, state: TrainState):
-    state, trajectory, network = core.collect(config, state)
-    old_policy = network.apply(state.params, trajectory.obs, method=ActorCritic.policy)
-    batch = core.advantage_batch(config, trajectory, old_policy)
+    setup = build.build(config)
+    state, trajectory, carry = acting.collect(config, setup, state)
+    old_policy = learning.old_policy(setup, state.params, trajectory, carry)
+    batch = learning.advantage_batch(config, trajectory, carry, old_policy)
 
     def penalised_surrogate(dist, batch, advantages):
         surrogate, aux = losses.importance_weighted_loss(
@@ -66,14 +66,16 @@ def update(config: Config, state: TrainState):
         )
         return surrogate + losses.kl_penalty(batch.old_policy.kl(dist), state.kl_coef), aux
 
-    loss_fn = core.actor_critic_loss(config, network, penalised_surrogate)
-    state, learn_metrics = core.descend(config, state, loss_fn, batch, config.update_epochs, config.num_minibatches)
+    loss_fn = learning.actor_critic_loss(config, setup, penalised_surrogate)
+    state, learn_metrics = learning.descend(
+        config, setup, state, loss_fn, batch, config.update_epochs, config.num_minibatches
+    )
     # The KL this iteration actually moved the policy, on the whole batch, sets the next β.
-    new_policy = network.apply(state.params, batch.obs, method=ActorCritic.policy)
-    kl = batch.old_policy.kl(new_policy).mean()
+    kl = batch.old_policy.kl(learning.replay_policy(setup, state.params, batch)).mean()
     kl_coef = losses.adaptive_kl_coef(state.kl_coef, kl, config.target_kl)
-    state, metrics = core.episode_metrics(config, state.replace(kl_coef=kl_coef), trajectory)
-    return state, {**metrics, **learn_metrics, "kl": kl, "kl_coef": kl_coef}
+    return acting.finish_iteration(
+        config, state.replace(kl_coef=kl_coef), trajectory, {**learn_metrics, "kl": kl, "kl_coef": kl_coef}
+    )
 
 
-train, train_batch = core.entry_points(init, update)
+train, train_batch = driver.entry_points(init, update)

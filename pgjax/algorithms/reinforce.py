@@ -21,9 +21,10 @@ import jax.numpy as jnp
 from flax import struct
 
 from pgjax.advantages import masked_normalize
-from pgjax.algorithms import core
+from pgjax.algorithms import acting, build, driver, episodic
 from pgjax.algorithms.config import BOOL, NON_NEGATIVE, EpisodicConfig, Rule, hyper, static
-from pgjax.algorithms.core import TrainState, evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.build import TrainState
 
 RETURN_TYPES = ("episode", "reward_to_go")
 BASELINES = ("none", "batch_mean", "value")
@@ -50,12 +51,12 @@ class Config(EpisodicConfig):
 
 
 def init(config: Config, key) -> TrainState:
-    return core.init_state(config, key)
+    return build.init_state(config, key)
 
 
 def returns(config: Config, episodes) -> jax.Array:
     """G `[T, num_envs]`: reward-to-go, or the episode's return G_0 at every step."""
-    reward_to_go = core.reward_to_go(config, episodes)
+    reward_to_go = episodic.reward_to_go(config, episodes)
     if config.return_type == "episode":
         return jnp.broadcast_to(reward_to_go[0], reward_to_go.shape) * episodes.alive
     return reward_to_go
@@ -63,7 +64,8 @@ def returns(config: Config, episodes) -> jax.Array:
 
 def update(config: Config, state: TrainState):
     use_critic = config.baseline == "value"
-    state, episodes = core.collect_episodes(config, state, use_critic=use_critic)
+    setup = build.build(config)
+    state, episodes = acting.collect_episodes(config, setup, state, use_critic=use_critic)
     targets = returns(config, episodes)
     if config.baseline == "value":
         advantages = targets - episodes.value
@@ -73,11 +75,10 @@ def update(config: Config, state: TrainState):
         advantages = targets
     if config.normalize_advantages:
         advantages = masked_normalize(advantages, episodes.alive)
-    state, learn_metrics = core.masked_policy_gradient_step(
-        config, state, episodes, advantages * episodes.alive, targets if use_critic else None
+    state, learn_metrics = episodic.masked_policy_gradient_step(
+        config, setup, state, episodes, advantages * episodes.alive, targets if use_critic else None
     )
-    state, metrics = core.episode_metrics(config, state, episodes)
-    return state, {**metrics, **learn_metrics}
+    return acting.finish_iteration(config, state, episodes, learn_metrics)
 
 
-train, train_batch = core.entry_points(init, update)
+train, train_batch = driver.entry_points(init, update)

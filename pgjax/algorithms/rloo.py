@@ -16,9 +16,10 @@ from __future__ import annotations
 from flax import struct
 
 from pgjax.advantages import leave_one_out_baseline
-from pgjax.algorithms import core
+from pgjax.algorithms import acting, build, driver, episodic
 from pgjax.algorithms.config import GroupConfig
-from pgjax.algorithms.core import TrainState, evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.build import TrainState
 
 
 @struct.dataclass
@@ -32,16 +33,18 @@ class Config(GroupConfig):
 
 
 def init(config: Config, key) -> TrainState:
-    return core.init_state(config, key)
+    return build.init_state(config, key)
 
 
 def update(config: Config, state: TrainState):
-    state, episodes = core.collect_episodes(config, state, group_size=config.group_size)
-    episode_return = core.group_returns(config, episodes)
+    setup = build.build(config)
+    state, episodes = acting.collect_episodes(config, setup, state, group_size=config.group_size)
+    episode_return = episodic.group_returns(config, episodes)
     advantages = (episode_return - leave_one_out_baseline(episode_return)).reshape(-1)
-    state, learn_metrics = core.masked_policy_gradient_step(config, state, episodes, advantages * episodes.alive)
-    state, metrics = core.episode_metrics(config, state, episodes)
-    return state, {**metrics, **learn_metrics}
+    state, learn_metrics = episodic.masked_policy_gradient_step(
+        config, setup, state, episodes, advantages * episodes.alive
+    )
+    return acting.finish_iteration(config, state, episodes, learn_metrics)
 
 
-train, train_batch = core.entry_points(init, update)
+train, train_batch = driver.entry_points(init, update)

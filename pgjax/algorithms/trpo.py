@@ -23,10 +23,11 @@ from jax.flatten_util import ravel_pytree
 
 from pgjax import losses, optim
 from pgjax.advantages import normalize
-from pgjax.algorithms import core
+from pgjax.algorithms import acting, build, driver, learning
 from pgjax.algorithms.config import BOOL, OPEN_UNIT_INTERVAL, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, BaseConfig, hyper, static
-from pgjax.algorithms.core import TrainState, evaluate  # noqa: F401  (part of the protocol)
-from pgjax.networks import ActorCritic
+from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.build import TrainState
+from pgjax.networks import FeedForward
 
 _CRITIC_MODULES = ("critic_torso", "critic_head")
 _CONTINUOUS = dict(normalize_observations=True, scale_rewards=True)
@@ -73,18 +74,18 @@ def _merge(actor, critic):
 
 
 def init(config: Config, key) -> TrainState:
-    state = core.init_state(config, key)
+    state = build.init_state(config, key)
     _, critic = _split(state.params)
-    return state.replace(opt_state=core.make_optimizer(config).init(critic))
+    return state.replace(opt_state=build.make_optimizer(config).init(critic))
 
 
-def _natural_gradient_step(config: Config, network: ActorCritic, actor, critic, batch: core.Batch):
+def _natural_gradient_step(config: Config, network: FeedForward, actor, critic, batch: learning.Batch):
     """The actor parameters after one line-searched trust-region step, and metrics."""
     flat_actor, unravel = ravel_pytree(actor)
     advantages = normalize(batch.advantages) if config.normalize_advantages else batch.advantages
 
     def policy(flat):
-        return network.apply(_merge(unravel(flat), critic), batch.obs, method=ActorCritic.policy)
+        return network.unroll_policy(_merge(unravel(flat), critic), batch.carry, batch.obs, batch.reset)
 
     def surrogate(flat):
         loss, _ = losses.importance_weighted_loss(
@@ -116,25 +117,28 @@ def _natural_gradient_step(config: Config, network: ActorCritic, actor, critic, 
 
 
 def update(config: Config, state: TrainState):
-    state, trajectory, network = core.collect(config, state)
-    old_policy = network.apply(state.params, trajectory.obs, method=ActorCritic.policy)
-    batch = core.advantage_batch(config, trajectory, old_policy)
+    setup = build.build(config)
+    network = setup.network
+    state, trajectory, carry = acting.collect(config, setup, state)
+    old_policy = learning.old_policy(setup, state.params, trajectory, carry)
+    batch = learning.advantage_batch(config, trajectory, carry, old_policy)
     actor, critic = _split(state.params)
     actor, actor_metrics = _natural_gradient_step(config, network, actor, critic, batch)
 
     def critic_loss(critic, batch):
-        values = network.apply(_merge(actor, critic), batch.obs, method=ActorCritic.value)
+        values = network.value(_merge(actor, critic), batch.carry, batch.obs)
         return losses.value_loss(values, batch.targets), {}
 
-    step_size = core.learning_rate(config, state.iteration)
+    step_size = learning.learning_rate(config, state.iteration)
     critic_key, key = jax.random.split(state.key)
-    (critic, opt_state), critic_metrics = core.minibatch_epochs(
-        core.gradient_step(critic_loss, core.make_optimizer(config), step_size), (critic, state.opt_state),
+    (critic, opt_state), critic_metrics = learning.minibatch_epochs(
+        learning.gradient_step(critic_loss, setup.optimizer, step_size), (critic, state.opt_state),
         batch, critic_key, config.update_epochs, config.num_minibatches,
     )
     state = state.replace(params=_merge(actor, critic), opt_state=opt_state, key=key)
-    state, metrics = core.episode_metrics(config, state, trajectory)
-    return state, {**metrics, **actor_metrics, "value_loss": critic_metrics["loss"], "learning_rate": step_size}
+    return acting.finish_iteration(
+        config, state, trajectory, {**actor_metrics, "value_loss": critic_metrics["loss"], "learning_rate": step_size}
+    )
 
 
-train, train_batch = core.entry_points(init, update)
+train, train_batch = driver.entry_points(init, update)

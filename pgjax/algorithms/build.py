@@ -1,0 +1,82 @@
+"""Building what a run needs from its config, once: the environment stack, the network,
+the optimiser (`Setup`), and the initial `TrainState`."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from pgjax.envs import make_vec_env
+from pgjax.networks import make_network
+
+
+@struct.dataclass
+class TrainState:
+    params: Any
+    opt_state: Any
+    env_state: Any
+    obs: chex.Array  # [num_envs, *obs_shape], the next observation to act on
+    carry: Any  # the policy's memory before acting on `obs` (empty for feed-forward networks)
+    reset: chex.Array  # [num_envs]: `obs` starts a new episode (the carry is zeroed there)
+    key: chex.PRNGKey
+    iteration: chex.Array  # updates done so far
+    last_episode_return: chex.Array  # latest mean return of finished episodes (NaN before the first)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """The fixed machinery of a run: `(env, env_params)` batched and wrapped as `config`
+    says, the network (`pgjax.networks` interface) and the optimiser."""
+
+    env: Any
+    env_params: Any
+    network: Any
+    optimizer: optax.GradientTransformation
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+    """Gradient clipping then Adam's scaling; the (traced, annealed) step size is applied by
+    `learning.apply_gradients`, so no hyperparameter is baked into the optimiser state."""
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.scale_by_adam(eps=1e-5))
+
+
+def build(config, num_envs: int | None = None, obs_statistics=None) -> Setup:
+    """The `Setup` for `config` (`num_envs` copies of the environment, default
+    `config.num_envs`; frozen `obs_statistics` for evaluation)."""
+    env, env_params = make_vec_env(
+        config.env,
+        num_envs or config.num_envs,
+        normalize_observations=config.normalize_observations,
+        scale_rewards=config.scale_rewards and obs_statistics is None,
+        gamma=config.gamma,
+        obs_statistics=obs_statistics,
+        env_params=dict(config.env_params),
+    )
+    return Setup(env, env_params, make_network(config, env, env_params), make_optimizer(config))
+
+
+def init_state(config, key: chex.PRNGKey, **extra) -> TrainState:
+    """Parameters, optimiser state and reset environments; `extra` fills subclass fields."""
+    state_cls = extra.pop("state_cls", TrainState)
+    setup = build(config)
+    key, params_key, reset_key = jax.random.split(key, 3)
+    obs, env_state = setup.env.reset(reset_key, setup.env_params)
+    params = setup.network.init(params_key, obs)
+    return state_cls(
+        params=params,
+        opt_state=setup.optimizer.init(params),
+        env_state=env_state,
+        obs=obs,
+        carry=setup.network.initial_carry(config.num_envs),
+        reset=jnp.ones(config.num_envs, bool),
+        key=key,
+        iteration=jnp.zeros((), jnp.int32),
+        last_episode_return=jnp.full((), jnp.nan),
+        **extra,
+    )

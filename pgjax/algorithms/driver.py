@@ -1,0 +1,178 @@
+"""The run driver: `init`, then a `lax.scan` of `update`, for one run, a batch of seeds
+or runs with their own hyperparameters; optionally reporting every iteration to the host
+from inside the compiled program, which can stop it at the next iteration boundary.
+
+Everything that runs iterations goes through `run_updates`: `train`, `train_batch`,
+`train_runs` (sweeps), `continue_training` and `continue_runs` (checkpointed training,
+which runs the same iterations in chunks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import io_callback
+
+def sweepable_fields(config) -> list[str]:
+    """Fields of `config` that may differ between runs of one program: the numeric
+    (`hyper`) ones, which are traced leaves."""
+    return [f.name for f in dataclasses.fields(config) if f.metadata.get("pytree_node", True)]
+
+
+def stack_runs(config, points: list[dict[str, Any]], num_seeds: int):
+    """One `Config` whose every numeric leaf is an `[P·S]` array: run `p·S + s` holds point
+    `p`'s values (the `configs` of `train_runs`)."""
+    stacked = {}
+    for field in sweepable_fields(config):
+        dtype = jnp.asarray(getattr(config, field)).dtype
+        per_point = [point.get(field, getattr(config, field)) for point in points]
+        stacked[field] = np.repeat(np.asarray(per_point, dtype=dtype), num_seeds)
+    return config.replace(**stacked)
+
+
+# How `run_updates` maps `update(config, state)` over runs.
+ONE_RUN = "one"  # one config, one state
+SHARED_CONFIG = "shared"  # one config, states with a leading run axis (seeds)
+PER_RUN_CONFIG = "per_run"  # configs and states with a leading run axis (a sweep)
+
+
+def _report(callback: Callable, metrics):
+    """Hand `metrics` to `callback` on the host; its answer is a stop request (a bool array)."""
+    # Hand the host plain NumPy copies: device arrays kept alive past the
+    # callback can deadlock the runtime that is still executing the program.
+    def host(metrics):
+        answer = callback(jax.tree.map(np.asarray, metrics))
+        return np.bool_(isinstance(answer, (bool, np.bool_)) and bool(answer))
+
+    return io_callback(host, jax.ShapeDtypeStruct((), jnp.bool_), metrics)
+
+
+def _scan(step_fn, state, num_iterations: int, callback: Callable | None, axis_name: str | None):
+    """`num_iterations` scanned `step_fn(state) -> (state, metrics)`; see `run_updates`."""
+    if callback is None:
+        return jax.lax.scan(lambda state, _: step_fn(state), state, None, length=num_iterations)
+
+    def run(state):
+        state, metrics = step_fn(state)
+        if axis_name is None:
+            stop = _report(callback, metrics)
+        else:
+            # Inside `shard_map` each device holds a slice of the runs: gather them all and
+            # report from the first device only, so the host sees every run once per
+            # iteration; its answer is shared so that every device stops at the same iteration.
+            gathered = jax.lax.all_gather(metrics, axis_name, tiled=True)
+            first = jax.lax.axis_index(axis_name) == 0
+            stop = jax.lax.cond(first, lambda m: _report(callback, m), lambda _: jnp.zeros((), jnp.bool_), gathered)
+            stop = jax.lax.psum(stop.astype(jnp.int32), axis_name) > 0
+        return state, metrics, stop
+
+    metrics_like = jax.eval_shape(step_fn, state)[1]
+
+    def skip(state):
+        return state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metrics_like), jnp.ones((), jnp.bool_)
+
+    def body(carry, _):
+        state, stopped = carry
+        state, metrics, stop = jax.lax.cond(stopped, skip, run, state)
+        return (state, stop), metrics
+
+    (state, _), metrics = jax.lax.scan(body, (state, jnp.zeros((), jnp.bool_)), None, length=num_iterations)
+    return state, metrics
+
+
+def run_updates(
+    update_fn: Callable, config, state, num_iterations: int, callback: Callable | None = None,
+    runs: str = ONE_RUN, axis_name: str | None = None,
+):
+    """`num_iterations` scanned `update_fn(config, state) -> (state, metrics)` from `state`.
+
+    `runs` says how the update maps over runs: `ONE_RUN`; `SHARED_CONFIG` (leaves of
+    `state` carry a leading run axis `[R]`); `PER_RUN_CONFIG` (every traced leaf of
+    `config` carries it too). The scan over iterations sits outside the vmap, so
+    `callback(metrics)` runs on the host once per iteration with `[R]` leaves; if it
+    returns True, the remaining iterations are skipped (their metrics are zeros;
+    `state.iteration` tells how many ran), so a host can end a compiled run at the next
+    iteration boundary (Ctrl-C, a diverged run, early stopping). `axis_name`: inside
+    `shard_map` over a mesh axis of that name, `callback` still sees all runs, once.
+
+    Running in chunks gives the numbers of one run: everything that changes lives in
+    `state`, and the learning-rate schedule reads `state.iteration` and
+    `config.num_iterations`, never the chunk length.
+    Returns `(state, metrics [num_iterations, ...])`.
+    """
+    if runs == ONE_RUN:
+        step_fn = lambda s: update_fn(config, s)  # noqa: E731
+    elif runs == SHARED_CONFIG:
+        step_fn = jax.vmap(lambda s: update_fn(config, s))
+    elif runs == PER_RUN_CONFIG:
+        step_fn = lambda s: jax.vmap(update_fn)(config, s)  # noqa: E731
+    else:
+        raise ValueError(f"runs: must be one of {ONE_RUN!r}, {SHARED_CONFIG!r}, {PER_RUN_CONFIG!r}, got {runs!r}")
+    return _scan(step_fn, state, num_iterations, callback, axis_name)
+
+
+def train(init_fn, update_fn, config, key: chex.PRNGKey, callback: Callable | None = None):
+    """`init` then `num_iterations` scanned `update`s. Returns `(state, metrics [num_iterations])`.
+
+    `callback(metrics)`, if given, runs on the host after every iteration (via
+    `io_callback`), while the compiled program keeps running; if it returns True, the
+    remaining iterations are skipped (see `run_updates`).
+    """
+    return run_updates(update_fn, config, init_fn(config, key), config.num_iterations, callback)
+
+
+def train_batch(init_fn, update_fn, config, keys: chex.PRNGKey, callback: Callable | None = None):
+    """Like `train`, for one run per key (`keys [S]`) vmapped inside one program.
+
+    `callback` receives the metrics of all runs (`[S]` leaves) once per iteration.
+    Returns `(states [S], metrics [num_iterations, S])`.
+    """
+    states = jax.vmap(init_fn, in_axes=(None, 0))(config, keys)
+    return run_updates(update_fn, config, states, config.num_iterations, callback, SHARED_CONFIG)
+
+
+def train_runs(
+    init_fn, update_fn, configs, keys: chex.PRNGKey, callback: Callable | None = None, axis_name: str | None = None
+):
+    """Like `train_batch`, but each run has its own hyperparameters: every traced leaf of
+    `configs` and `keys` carries a leading run axis `[R]` (run `r` is `configs[r]` with `keys[r]`).
+
+    Static fields are shared, so all `R` runs are one program.
+    Returns `(states [R], metrics [num_iterations, R])`.
+    """
+    states = jax.vmap(init_fn)(configs, keys)
+    return run_updates(update_fn, configs, states, configs.num_iterations, callback, PER_RUN_CONFIG, axis_name)
+
+
+def continue_training(update_fn, config, state, num_iterations: int, callback: Callable | None = None):
+    """`num_iterations` more scanned `update`s from `state` (`init`, then this k times, gives
+    the numbers of one `train`). Returns `(state, metrics [num_iterations])`."""
+    return run_updates(update_fn, config, state, num_iterations, callback)
+
+
+def continue_runs(
+    update_fn, configs, states, num_iterations: int, callback: Callable | None = None, axis_name: str | None = None,
+):
+    """`continue_training` for `R` runs with their own hyperparameters, as in `train_runs`.
+    Returns `(states [R], metrics [num_iterations, R])`."""
+    return run_updates(update_fn, configs, states, num_iterations, callback, PER_RUN_CONFIG, axis_name)
+
+
+def entry_points(init_fn: Callable, update_fn: Callable) -> tuple[Callable, Callable]:
+    """An algorithm's `train(config, key, callback=None)` and `train_batch(config, keys,
+    callback=None)`, built from its `init` and `update` (see `train` and `train_batch`)."""
+
+    def train_one(config, key: chex.PRNGKey, callback: Callable | None = None):
+        return train(init_fn, update_fn, config, key, callback)
+
+    def train_many(config, keys: chex.PRNGKey, callback: Callable | None = None):
+        return train_batch(init_fn, update_fn, config, keys, callback)
+
+    train_one.__doc__, train_many.__doc__ = train.__doc__, train_batch.__doc__
+    return train_one, train_many

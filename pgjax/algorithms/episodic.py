@@ -1,0 +1,67 @@
+"""What the Monte-Carlo methods (REINFORCE, RLOO, GRPO) share: returns of whole episodes
+and the masked policy-gradient step over their steps."""
+
+from __future__ import annotations
+
+import chex
+import jax.numpy as jnp
+
+from pgjax import losses
+from pgjax.advantages import discounted_returns
+from pgjax.algorithms.build import Setup, TrainState
+from pgjax.algorithms.learning import gradient_step, learning_rate
+
+
+def reward_to_go(config, episodes) -> chex.Array:
+    """G_t of each environment's first episode `[T, num_envs]` (zero after it ended),
+    bootstrapping from V(s_{t+1}) where the episode was cut (`next_value` is zero for
+    critic-free methods)."""
+    return discounted_returns(
+        episodes.reward, episodes.terminated, episodes.truncated, config.gamma,
+        bootstrap=episodes.next_value * episodes.alive,
+    )
+
+
+def group_returns(config, episodes) -> chex.Array:
+    """R `[num_groups, group_size]`: each episode's discounted return from its first step,
+    arranged by the groups that `collect_episodes(..., group_size)` reset together."""
+    return reward_to_go(config, episodes)[0].reshape(config.num_groups, config.group_size)
+
+
+def mask_weights(alive: chex.Array) -> chex.Array:
+    """w = alive · n / Σ alive, so that mean(w · x) over all n entries is the mean of x over
+    the alive ones. Scaling a per-sample loss term by w turns any `losses.*` mean into a
+    masked mean (for the clipped surrogate too, since w ≥ 0 commutes with its min)."""
+    return alive * (alive.size / jnp.maximum(alive.sum(), 1.0))
+
+
+def masked_policy_gradient_step(config, setup: Setup, state: TrainState, episodes, advantages, value_targets=None):
+    """One Adam step on the Monte-Carlo policy-gradient loss over the alive steps:
+
+        L = −mean_alive(log π(a|s) · A) − ent_coef · mean_alive(H[π(·|s)])
+            [+ vf_coef · ½ mean_alive((V(s) − y)²)   when `value_targets` y are given]
+
+    `advantages`, `value_targets` `[T, num_envs]`. Returns `(state, metrics)`.
+    """
+    chex.assert_equal_shape([advantages, episodes.alive])
+    step_size = learning_rate(config, state.iteration)
+    weights = mask_weights(episodes.alive)
+    network = setup.network
+
+    def loss_fn(params, episodes):
+        _, dist, values = network.unroll(params, (), episodes.obs, episodes.reset)
+        policy_loss = losses.policy_gradient_loss(dist.log_prob(episodes.action), advantages * weights)
+        entropy = jnp.mean(dist.entropy() * weights)
+        loss = policy_loss - config.ent_coef * entropy
+        metrics = {"policy_loss": policy_loss, "entropy": entropy}
+        if value_targets is not None:
+            # ½ mean(w (V − y)²) = ½ mean((√w V − √w y)²): value_loss on rescaled values.
+            root = jnp.sqrt(weights)
+            value_loss = losses.value_loss(root * values, root * value_targets)
+            loss = loss + config.vf_coef * value_loss
+            metrics["value_loss"] = value_loss
+        return loss, metrics
+
+    step = gradient_step(loss_fn, setup.optimizer, step_size)
+    (params, opt_state), metrics = step((state.params, state.opt_state), episodes)
+    return state.replace(params=params, opt_state=opt_state), {**metrics, "learning_rate": step_size}
