@@ -1,5 +1,7 @@
 """pgjax: policy-gradient reinforcement learning as pure JAX functions on gymnax environments."""
 
+from pgjax import tasks  # noqa: F401  (registers the memory tasks with gymnax first)
+
 from pgjax.advantages import discounted_returns, gae
 from pgjax.advantages import group_normalized_advantages, leave_one_out_baseline
 from pgjax.algorithms import ALGORITHMS, ppo

@@ -1,6 +1,9 @@
 """Policy-gradient losses: scalar functions to minimise with respect to the policy.
 
-Each takes per-sample arrays of any (equal) shape and returns a scalar mean.
+Each takes per-sample arrays of any (equal) shape and returns a scalar mean. An optional
+`mask` of the same shape (per-sample weights, rlax-style; 0/1 for padding) turns every
+mean, the auxiliary metrics included, into the weighted mean Σ m·x / Σ m, so padded
+steps (after an episode ended, or after a sequence's last token) count for nothing.
 Quantities that come from the behaviour policy or from the critic's targets
 (`old_log_prob`, `advantages`, `targets`) are constants of the objective: the
 losses stop gradients through them, so a caller cannot leak gradient into them
@@ -26,13 +29,22 @@ def check_positive(name: str, value: chex.Numeric) -> None:
         raise ValueError(f"{name}: must be > 0, got {value!r}")
 
 
-def policy_gradient_loss(log_prob: chex.Array, advantages: chex.Array) -> chex.Array:
+def masked_mean(values: chex.Array, mask: chex.Array | None = None) -> chex.Array:
+    """mean(x), or Σ m·x / Σ m under a `mask` of x's shape (0 where the mask is all zero)."""
+    if mask is None:
+        return jnp.mean(values)
+    chex.assert_equal_shape([values, mask])
+    mask = jnp.asarray(mask, values.dtype)
+    return (values * mask).sum() / jnp.maximum(mask.sum(), jnp.finfo(values.dtype).tiny)
+
+
+def policy_gradient_loss(log_prob: chex.Array, advantages: chex.Array, mask: chex.Array | None = None) -> chex.Array:
     """Vanilla (REINFORCE / A2C) loss, whose gradient is the policy-gradient estimate.
 
-    L = −mean(log π(a|s) · A),   ∇L = −mean(∇ log π(a|s) · A)
+    L = −mean_m(log π(a|s) · A),   ∇L = −mean_m(∇ log π(a|s) · A)
     """
     chex.assert_equal_shape([log_prob, advantages])
-    return -jnp.mean(log_prob * sg(advantages))
+    return -masked_mean(log_prob * sg(advantages), mask)
 
 
 def clipped_surrogate_loss(
@@ -40,15 +52,16 @@ def clipped_surrogate_loss(
     old_log_prob: chex.Array,
     advantages: chex.Array,
     clip_eps: chex.Numeric,
+    mask: chex.Array | None = None,
 ) -> tuple[chex.Array, dict[str, chex.Array]]:
     """PPO's clipped surrogate objective (Schulman et al., 2017), negated.
 
     r = exp(log π(a|s) − log π_old(a|s))
-    L = −mean(min(r·A, clip(r, 1 − ε, 1 + ε)·A))
+    L = −mean_m(min(r·A, clip(r, 1 − ε, 1 + ε)·A))
 
     Returns `(L, aux)`, `aux` holding `approx_kl` (the low-variance estimator
-    mean((r − 1) − log r) of KL(π_old ‖ π)) and `clip_fraction` (share of
-    samples with |r − 1| > ε). Neither is differentiated.
+    mean_m((r − 1) − log r) of KL(π_old ‖ π)) and `clip_fraction` (share of
+    samples with |r − 1| > ε, under the mask). Neither is differentiated.
     """
     chex.assert_equal_shape([log_prob, old_log_prob, advantages])
     check_positive("clip_eps", clip_eps)
@@ -57,26 +70,26 @@ def clipped_surrogate_loss(
     advantages = sg(advantages)
     unclipped = ratio * advantages
     clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
-    loss = -jnp.mean(jnp.minimum(unclipped, clipped))
+    loss = -masked_mean(jnp.minimum(unclipped, clipped), mask)
     aux = {
-        "approx_kl": sg(jnp.mean((ratio - 1.0) - log_ratio)),
-        "clip_fraction": sg(jnp.mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32))),
+        "approx_kl": sg(masked_mean((ratio - 1.0) - log_ratio, mask)),
+        "clip_fraction": sg(masked_mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32), mask)),
     }
     return loss, aux
 
 
 def importance_weighted_loss(
-    log_prob: chex.Array, old_log_prob: chex.Array, advantages: chex.Array
+    log_prob: chex.Array, old_log_prob: chex.Array, advantages: chex.Array, mask: chex.Array | None = None
 ) -> tuple[chex.Array, dict[str, chex.Array]]:
     """Unclipped surrogate (TRPO, PPO with a KL penalty), negated.
 
-    L = −mean(exp(log π(a|s) − log π_old(a|s)) · A)
+    L = −mean_m(exp(log π(a|s) − log π_old(a|s)) · A)
     Returns `(L, aux)` with `approx_kl` as in `clipped_surrogate_loss`.
     """
     chex.assert_equal_shape([log_prob, old_log_prob, advantages])
     log_ratio = log_prob - sg(old_log_prob)
     ratio = jnp.exp(log_ratio)
-    return -jnp.mean(ratio * sg(advantages)), {"approx_kl": sg(jnp.mean((ratio - 1.0) - log_ratio))}
+    return -masked_mean(ratio * sg(advantages), mask), {"approx_kl": sg(masked_mean((ratio - 1.0) - log_ratio, mask))}
 
 
 def value_loss(
@@ -84,31 +97,32 @@ def value_loss(
     targets: chex.Array,
     old_values: chex.Array | None = None,
     clip_eps: chex.Numeric | None = None,
+    mask: chex.Array | None = None,
 ) -> chex.Array:
     """Squared-error critic loss, optionally clipped around the old values (PPO2).
 
-    unclipped:  L = ½ mean((V − y)²)
-    clipped:    V_c = V_old + clip(V − V_old, −ε, ε);  L = ½ mean(max((V − y)², (V_c − y)²))
+    unclipped:  L = ½ mean_m((V − y)²)
+    clipped:    V_c = V_old + clip(V − V_old, −ε, ε);  L = ½ mean_m(max((V − y)², (V_c − y)²))
     """
     chex.assert_equal_shape([values, targets])
     targets = sg(targets)
     squared = (values - targets) ** 2
     if clip_eps is None:
-        return 0.5 * jnp.mean(squared)
+        return 0.5 * masked_mean(squared, mask)
     chex.assert_equal_shape([values, old_values])
     old_values = sg(old_values)
     clipped_values = old_values + jnp.clip(values - old_values, -clip_eps, clip_eps)
-    return 0.5 * jnp.mean(jnp.maximum(squared, (clipped_values - targets) ** 2))
+    return 0.5 * masked_mean(jnp.maximum(squared, (clipped_values - targets) ** 2), mask)
 
 
-def entropy_bonus(entropy: chex.Array) -> chex.Array:
-    """−mean(H(π(·|s))): adding `ent_coef` times this to a loss rewards exploration."""
-    return -jnp.mean(entropy)
+def entropy_bonus(entropy: chex.Array, mask: chex.Array | None = None) -> chex.Array:
+    """−mean_m(H(π(·|s))): adding `ent_coef` times this to a loss rewards exploration."""
+    return -masked_mean(entropy, mask)
 
 
-def kl_penalty(kl: chex.Array, coef: chex.Numeric) -> chex.Array:
-    """β · mean(KL): keeps the new policy near a reference (PPO-KL, GRPO)."""
-    return coef * jnp.mean(kl)
+def kl_penalty(kl: chex.Array, coef: chex.Numeric, mask: chex.Array | None = None) -> chex.Array:
+    """β · mean_m(KL): keeps the new policy near a reference (PPO-KL, GRPO)."""
+    return coef * masked_mean(kl, mask)
 
 
 def adaptive_kl_coef(

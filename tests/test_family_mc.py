@@ -74,7 +74,7 @@ def _synthetic_episodes(rewards, alive, value):
         obs=jnp.zeros((T, N, 1)), action=jnp.zeros((T, N), jnp.int32), reward=jnp.asarray(rewards * alive),
         terminated=jnp.asarray(ends), truncated=jnp.zeros((T, N), bool), log_prob=zeros, value=jnp.asarray(value),
         next_value=zeros, episode_done=jnp.asarray(ends), episode_return=zeros, episode_length=zeros,
-        alive=jnp.asarray(alive),
+        reset=jnp.asarray(np.arange(T)[:, None] == 0).repeat(N, axis=1), alive=jnp.asarray(alive),
     )
 
 

@@ -13,7 +13,6 @@ from pgjax.advantages import (
 )
 from pgjax.envs import group_reset_keys, make_vec_env
 from pgjax.rollout import first_episode_mask, rollout_episodes
-from pgjax.algorithms.episodic import mask_weights
 
 RNG = np.random.default_rng(0)
 
@@ -56,15 +55,6 @@ def test_masked_normalize_ignores_padding():
     std = np.sqrt(sum((v - mean) ** 2 for v in kept) / len(kept))
     expected = np.where(mask > 0, (values - mean) / (std + 1e-8), 0.0)
     np.testing.assert_allclose(masked_normalize(jnp.asarray(values), jnp.asarray(mask)), expected, rtol=1e-4, atol=1e-5)
-
-
-def test_mask_weights_turn_a_mean_into_a_masked_mean():
-    values = RNG.normal(size=(6, 4)).astype(np.float32)
-    alive = np.ones((6, 4), np.float32)
-    alive[3:, 1] = 0.0
-    alive[1:, 2] = 0.0
-    kept = [values[t, i] for t in range(6) for i in range(4) if alive[t, i]]
-    np.testing.assert_allclose(jnp.mean(mask_weights(jnp.asarray(alive)) * values), sum(kept) / len(kept), rtol=1e-5)
 
 
 def test_first_episode_mask_matches_loop():

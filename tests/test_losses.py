@@ -10,6 +10,7 @@ from pgjax.losses import (
     entropy_bonus,
     importance_weighted_loss,
     kl_penalty,
+    masked_mean,
     policy_gradient_loss,
     value_loss,
 )
@@ -171,3 +172,76 @@ def test_kl_penalty_and_entropy_bonus():
         jax.vmap(kl_penalty, in_axes=(None, 0))(kl, coefs), np.asarray(coefs) * np.mean(kl), rtol=1e-6
     )
     np.testing.assert_allclose(entropy_bonus(kl), -np.mean(kl), rtol=1e-6)
+
+
+# ---------------------------------------------------------------- masks
+
+
+@pytest.fixture
+def mask():
+    """Padding at the ends of some rows (as after an episode or a sequence ends), and a
+    fractional weight, so a mean over all entries is wrong everywhere."""
+    mask = np.ones(SHAPE, np.float32)
+    mask[0, 2:] = 0.0
+    mask[3, 4:] = 0.0
+    mask[5, 1:] = 0.0
+    mask[1, 1] = 0.5
+    return mask
+
+
+def weighted(x, m):
+    """Σ m·x / Σ m by a plain loop."""
+    total = weight = 0.0
+    for value, w in zip(np.ravel(x), np.ravel(m)):
+        total += float(w) * float(value)
+        weight += float(w)
+    return total / weight
+
+
+def test_masked_clipped_surrogate_and_its_metrics_ignore_masked_entries(batch, mask):
+    log_prob, old_log_prob, advantages = batch
+    eps = 0.2
+    # Garbage where the mask is zero must not matter at all.
+    garbage = np.where(mask > 0, log_prob, 50.0).astype(np.float32)
+    loss, aux = jax.jit(clipped_surrogate_loss)(garbage, old_log_prob, advantages, eps, mask)
+    ratio = np.exp(log_prob.astype(np.float64) - old_log_prob)
+    surrogate = np.minimum(ratio * advantages, np.clip(ratio, 1 - eps, 1 + eps) * advantages)
+    np.testing.assert_allclose(loss, -weighted(surrogate, mask), rtol=1e-5)
+    np.testing.assert_allclose(aux["approx_kl"], weighted((ratio - 1) - np.log(ratio), mask), rtol=1e-4)
+    np.testing.assert_allclose(aux["clip_fraction"], weighted(np.abs(ratio - 1) > eps, mask), rtol=1e-6)
+    # The gradient reaches exactly the unmasked entries, each in proportion to its weight.
+    grad = jax.grad(lambda lp: clipped_surrogate_loss(lp, old_log_prob, advantages, eps, mask)[0])(garbage)
+    flat = ((ratio > 1 + eps) & (advantages > 0)) | ((ratio < 1 - eps) & (advantages < 0))
+    expected = np.where(flat, 0.0, -ratio * advantages) * mask / mask.sum()
+    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_masked_policy_gradient_importance_weighted_and_value_losses(batch, mask):
+    log_prob, old_log_prob, advantages = batch
+    np.testing.assert_allclose(
+        policy_gradient_loss(log_prob, advantages, mask), -weighted(log_prob * advantages, mask), rtol=1e-5
+    )
+    loss, aux = importance_weighted_loss(log_prob, old_log_prob, advantages, mask)
+    ratio = np.exp(log_prob.astype(np.float64) - old_log_prob)
+    np.testing.assert_allclose(loss, -weighted(ratio * advantages, mask), rtol=1e-5)
+    np.testing.assert_allclose(aux["approx_kl"], weighted((ratio - 1) - np.log(ratio), mask), rtol=1e-4)
+    values, targets, old_values = log_prob, advantages, old_log_prob
+    np.testing.assert_allclose(value_loss(values, targets, mask=mask), 0.5 * weighted((values - targets) ** 2, mask), rtol=1e-5)
+    clipped = old_values + np.clip(values - old_values, -0.1, 0.1)
+    expected = 0.5 * weighted(np.maximum((values - targets) ** 2, (clipped - targets) ** 2), mask)
+    np.testing.assert_allclose(value_loss(values, targets, old_values, 0.1, mask), expected, rtol=1e-5)
+    entropy = -old_log_prob
+    np.testing.assert_allclose(entropy_bonus(entropy, mask), -weighted(entropy, mask), rtol=1e-5)
+    np.testing.assert_allclose(kl_penalty(entropy, 0.3, mask), 0.3 * weighted(entropy, mask), rtol=1e-5)
+
+
+def test_a_mask_of_ones_is_the_plain_mean_and_an_empty_mask_gives_zero(batch):
+    log_prob, old_log_prob, advantages = batch
+    ones = np.ones(SHAPE, np.float32)
+    np.testing.assert_allclose(
+        clipped_surrogate_loss(log_prob, old_log_prob, advantages, 0.2, ones)[0],
+        clipped_surrogate_loss(log_prob, old_log_prob, advantages, 0.2)[0], rtol=1e-6,
+    )
+    assert float(masked_mean(jnp.asarray(log_prob), jnp.zeros(SHAPE))) == 0.0
+    with pytest.raises(AssertionError):
+        masked_mean(jnp.asarray(log_prob), jnp.ones((2, 2)))

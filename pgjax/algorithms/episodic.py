@@ -4,7 +4,6 @@ and the masked policy-gradient step over their steps."""
 from __future__ import annotations
 
 import chex
-import jax.numpy as jnp
 
 from pgjax import losses
 from pgjax.advantages import discounted_returns
@@ -28,36 +27,29 @@ def group_returns(config, episodes) -> chex.Array:
     return reward_to_go(config, episodes)[0].reshape(config.num_groups, config.group_size)
 
 
-def mask_weights(alive: chex.Array) -> chex.Array:
-    """w = alive · n / Σ alive, so that mean(w · x) over all n entries is the mean of x over
-    the alive ones. Scaling a per-sample loss term by w turns any `losses.*` mean into a
-    masked mean (for the clipped surrogate too, since w ≥ 0 commutes with its min)."""
-    return alive * (alive.size / jnp.maximum(alive.sum(), 1.0))
-
-
 def masked_policy_gradient_step(config, setup: Setup, state: TrainState, episodes, advantages, value_targets=None):
     """One Adam step on the Monte-Carlo policy-gradient loss over the alive steps:
 
         L = −mean_alive(log π(a|s) · A) − ent_coef · mean_alive(H[π(·|s)])
             [+ vf_coef · ½ mean_alive((V(s) − y)²)   when `value_targets` y are given]
 
-    `advantages`, `value_targets` `[T, num_envs]`. Returns `(state, metrics)`.
+    `advantages`, `value_targets` `[T, num_envs]`; every mean is under the mask
+    `episodes.alive`, so the steps after each first episode count for nothing.
+    Returns `(state, metrics)`.
     """
     chex.assert_equal_shape([advantages, episodes.alive])
     step_size = learning_rate(config, state.iteration)
-    weights = mask_weights(episodes.alive)
     network = setup.network
+    alive = episodes.alive
 
     def loss_fn(params, episodes):
         _, dist, values = network.unroll(params, (), episodes.obs, episodes.reset)
-        policy_loss = losses.policy_gradient_loss(dist.log_prob(episodes.action), advantages * weights)
-        entropy = jnp.mean(dist.entropy() * weights)
+        policy_loss = losses.policy_gradient_loss(dist.log_prob(episodes.action), advantages, mask=alive)
+        entropy = losses.masked_mean(dist.entropy(), alive)
         loss = policy_loss - config.ent_coef * entropy
         metrics = {"policy_loss": policy_loss, "entropy": entropy}
         if value_targets is not None:
-            # ½ mean(w (V − y)²) = ½ mean((√w V − √w y)²): value_loss on rescaled values.
-            root = jnp.sqrt(weights)
-            value_loss = losses.value_loss(root * values, root * value_targets)
+            value_loss = losses.value_loss(values, value_targets, mask=alive)
             loss = loss + config.vf_coef * value_loss
             metrics["value_loss"] = value_loss
         return loss, metrics

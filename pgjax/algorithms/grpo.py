@@ -56,24 +56,24 @@ def update(config: Config, state: TrainState):
     setup = build.build(config)
     state, episodes = acting.collect_episodes(config, setup, state, group_size=config.group_size)
     advantages = group_normalized_advantages(episodic.group_returns(config, episodes), config.advantage_eps)
-    weights = episodic.mask_weights(episodes.alive)
-    # Each step gets its episode's advantage; the weights make every mean below a mean
-    # over the episodes' steps, also inside a shuffled minibatch.
+    # Each step gets its episode's advantage; every mean below is under the mask of the
+    # episodes' steps (`alive`), also inside a shuffled minibatch.
+    step_advantages = jnp.broadcast_to(advantages.reshape(-1), episodes.alive.shape)
     policy = lambda params, obs: setup.network.unroll_policy(params, (), obs, ())  # noqa: E731
     # π_ref never changes within an iteration: evaluate it once on the batch, not in every minibatch step.
     reference = policy(state.reference_params, episodes.obs)
     batch = learning.flatten_time(
-        (episodes.obs, episodes.action, episodes.log_prob, advantages.reshape(-1) * weights, weights, reference)
+        (episodes.obs, episodes.action, episodes.log_prob, step_advantages, episodes.alive, reference)
     )
 
     def loss_fn(params, minibatch):
-        obs, action, old_log_prob, weighted_advantages, weights, reference = minibatch
+        obs, action, old_log_prob, advantages, alive, reference = minibatch
         dist = policy(params, obs)
         surrogate, aux = losses.clipped_surrogate_loss(
-            dist.log_prob(action), old_log_prob, weighted_advantages, config.clip_eps
+            dist.log_prob(action), old_log_prob, advantages, config.clip_eps, mask=alive
         )
-        kl = jnp.mean(weights * dist.kl(reference))
-        entropy = jnp.mean(weights * dist.entropy())
+        kl = losses.masked_mean(dist.kl(reference), alive)
+        entropy = losses.masked_mean(dist.entropy(), alive)
         loss = surrogate + losses.kl_penalty(kl, config.kl_coef) - config.ent_coef * entropy
         return loss, {"policy_loss": surrogate, "reference_kl": kl, "entropy": entropy, **aux}
 

@@ -76,7 +76,7 @@ def update(config: Config, state: TrainState):
     if config.normalize_advantages:
         advantages = masked_normalize(advantages, episodes.alive)
     state, learn_metrics = episodic.masked_policy_gradient_step(
-        config, setup, state, episodes, advantages * episodes.alive, targets if use_critic else None
+        config, setup, state, episodes, advantages, targets if use_critic else None
     )
     return acting.finish_iteration(config, state, episodes, learn_metrics)
 

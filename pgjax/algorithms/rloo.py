@@ -13,6 +13,7 @@ critic and keeps the estimator unbiased. One Adam step on
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 from flax import struct
 
 from pgjax.advantages import leave_one_out_baseline
@@ -40,9 +41,10 @@ def update(config: Config, state: TrainState):
     setup = build.build(config)
     state, episodes = acting.collect_episodes(config, setup, state, group_size=config.group_size)
     episode_return = episodic.group_returns(config, episodes)
+    # Each step gets its episode's advantage.
     advantages = (episode_return - leave_one_out_baseline(episode_return)).reshape(-1)
     state, learn_metrics = episodic.masked_policy_gradient_step(
-        config, setup, state, episodes, advantages * episodes.alive
+        config, setup, state, episodes, jnp.broadcast_to(advantages, episodes.alive.shape)
     )
     return acting.finish_iteration(config, state, episodes, learn_metrics)
 
