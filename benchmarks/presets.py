@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 import pgjax
-from benchmarks import common
+from benchmarks import common, memory
 from pgjax.statistics import iqm, performance_profile, stratified_bootstrap_ci
 
 HERE = pathlib.Path(__file__).parent
@@ -135,7 +135,11 @@ def main(argv=None) -> str:
     parser.add_argument("--algos", default=",".join(pgjax.ALGORITHMS))
     parser.add_argument("--envs", default="", help="comma-separated; default: every preset of each algorithm "
                         "(an algorithm without a preset for a listed environment skips it)")
-    parser.add_argument("--exclude", default="Breakout-MinAtar", help="comma-separated environments to leave out")
+    parser.add_argument(
+        "--exclude", default=",".join(("Breakout-MinAtar", *memory.ENVS)),
+        help="comma-separated environments to leave out (default: Breakout, and the memory tasks, which "
+        "benchmarks/memory.py judges beside a feed-forward policy)",
+    )
     parser.add_argument("--seeds", type=int, default=32)
     parser.add_argument("--root", type=int, default=DEFAULT_ROOT, help="the key the seeds are split from")
     parser.add_argument("--out", default=str(HERE / "presets.md"))

@@ -4,7 +4,7 @@ PPO on CartPole-v1 at the classic settings (4 envs × 128 steps, 4 epochs × 4 m
 64-64 tanh). R = 1, 8, 64, 256 runs are trained in one program exactly as `pgjax.sweep`
 trains a grid: every numeric hyperparameter is an `[R]` leaf (`pgjax.sweep.stack_runs`) and the
 runs are laid out over the devices by `pgjax.distributed.RunSharding` (`shard_map` of
-`core.train_runs`). For each R: compile seconds (ahead of time, apart from the run) and
+`driver.train_runs`). For each R: compile seconds (ahead of time, apart from the run) and
 env-steps/s over all runs (median of 3 runs with min–max). The same again with
 4 forced host devices (`XLA_FLAGS=--xla_force_host_platform_device_count=4`, in a subprocess,
 since the flag must be set before JAX starts).

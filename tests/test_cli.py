@@ -292,3 +292,34 @@ def test_sweep_ranks_grid_points_and_reports_nan_runs(tmp_path):
     assert (out / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     config = json.loads((out / "config.json").read_text())
     assert config["grid"] == {"learning_rate": [1e-3, 1e30]} and config["num_envs"] == 4
+
+
+GRU = ["--total-timesteps", "256", "--set", "num_envs=4", "num_steps=16", "network=gru", "gru_size=8",
+       "num_minibatches=2", "--no-progress"]
+
+
+def test_a_recurrent_run_checkpoints_its_carry_resumes_and_sweeps(tmp_path):
+    """`--set network=gru` through the whole command: a crash after iteration 2 of 4 and
+    `--resume` give the rows of the uninterrupted run (the hidden state is in the checkpoint);
+    a sweep over the same recurrent program ranks its grid points."""
+    straight, chunked = tmp_path / "straight", tmp_path / "chunked"
+    base = ["train", "ppo", "CartPole-positions-v1", *GRU, "--seeds", "2", "--checkpoint-every", "2", "--eval-episodes", "2"]
+    assert run_main([*base, "--out", str(straight)])[0] == 0
+    code, _, stderr = run_main([*base, "--out", str(chunked)])
+    assert code == 0, stderr
+    shutil.rmtree(chunked / "checkpoints" / "4")
+    lines = (chunked / "metrics.csv").read_text().splitlines(keepends=True)
+    (chunked / "metrics.csv").write_text("".join(lines[: 1 + 2 * 2]))
+    code, stdout, stderr = run_main(["train", "--resume", str(chunked)])
+    assert code == 0 and "from the checkpoint after iteration 2" in stdout, stderr
+    assert read_csv(chunked / "metrics.csv") == read_csv(straight / "metrics.csv")
+    summary = json.loads((chunked / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert json.loads((chunked / "config.json").read_text())["network"] == "gru"
+
+    code, stdout, stderr = run_main(
+        ["sweep", "ppo", "CartPole-positions-v1", *GRU, "--seeds", "1", "--grid", "learning_rate=1e-3,3e-4",
+         "--out", str(tmp_path / "sweep")]
+    )
+    assert code == 0, stderr
+    assert len(read_csv(tmp_path / "sweep" / "results.csv")[1]) == 2

@@ -112,6 +112,24 @@ def test_unknown_network_is_refused_by_name():
         ppo.Config(network="lstm")
 
 
+def test_a_registered_network_is_built_from_its_name():
+    from pgjax.networks import NETWORKS, Recurrent, RecurrentActorCritic, register_network
+
+    def wide_gru(action_dim, discrete, obs_ndim, config):
+        return Recurrent(RecurrentActorCritic(action_dim, discrete, obs_ndim, hidden_sizes=(16,), gru_size=16))
+
+    register_network("test_wide_gru", wide_gru, recurrent=True)
+    try:
+        config = ppo.Config.for_env("RepeatPrevious-v0", network="test_wide_gru", num_minibatches=2)
+        assert config.recurrent
+        state = build.init_state(config, jax.random.key(0))
+        assert state.carry.shape == (config.num_envs, 16)
+        with pytest.raises(ValueError, match="network: 'test_wide_gru' is already registered"):
+            register_network("test_wide_gru", wide_gru, recurrent=True)
+    finally:
+        NETWORKS.pop("test_wide_gru")
+
+
 # ---------------------------------------------------------------- the memory tasks
 
 
@@ -155,3 +173,15 @@ def test_repeat_previous_rewards_naming_the_card_shown_delay_steps_earlier():
 def test_memory_tasks_are_listed():
     for name in ("CartPole-positions-v1", "Pendulum-positions-v1", "RepeatPrevious-v0", "MemoryChain-bsuite"):
         assert name in gymnax.registered_envs
+
+
+# ---------------------------------------------------------------- learning
+
+
+@pytest.mark.learning
+def test_ppo_gru_remembers_the_context_of_memory_chain(trained_returns, assert_reached):
+    """MemoryChain shows the context only at the first step and asks for it 5 steps later:
+    a feed-forward policy can only guess (benchmarks/memory.md), the GRU preset must know."""
+    config = ppo.Config.for_env("MemoryChain-bsuite")
+    assert config.network == "gru"
+    assert_reached(trained_returns(ppo, config, num_seeds=3, seed=0), 0.9, k=2)

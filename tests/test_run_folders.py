@@ -308,8 +308,8 @@ def test_set_env_is_rejected():
 @pytest.mark.parametrize(
     "args, mentions",
     [
-        (["train", "ppo", "CartPol-v1"], "unknown environment 'CartPol-v1'; did you mean CartPole-v1?"),
-        (["train", "CartPol-v1"], "unknown environment 'CartPol-v1'; did you mean CartPole-v1?"),
+        (["train", "ppo", "CartPol-v1"], "unknown environment 'CartPol-v1'; did you mean CartPole-v1 or CartPole-positions-v1?"),
+        (["train", "CartPol-v1"], "unknown environment 'CartPol-v1'; did you mean CartPole-v1 or CartPole-positions-v1?"),
         (["train", "pp0"], "unknown algorithm 'pp0'; did you mean ppo?"),
         (["sweep", "trp", "--grid", "max_kl=0.01"], "unknown algorithm 'trp'; did you mean trpo?"),
         (["train", "--set", "learnig_rate=1e-3"], "learnig_rate: unknown field(s) of pgjax.algorithms.ppo.Config (did you mean learning_rate for learnig_rate?)"),

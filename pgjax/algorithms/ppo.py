@@ -17,6 +17,7 @@ from pgjax.algorithms.build import TrainState
 from flax import struct
 
 _CONTINUOUS = dict(normalize_observations=True, scale_rewards=True, clip_value=False, ent_coef=0.0)
+_MEMORY = dict(network="gru", gru_size=64, hidden_sizes=(64,))
 
 
 @struct.dataclass
@@ -45,6 +46,22 @@ class Config(EpochsConfig):
         "MountainCarContinuous-v0": dict(
             _CONTINUOUS, num_envs=16, num_steps=256, total_timesteps=1_000_000, learning_rate=3e-4,
             update_epochs=10, num_minibatches=32, gamma=0.99, gae_lambda=0.9,
+        ),
+        # Memory tasks (pgjax.tasks): a recurrent network; benchmarks/memory.md has the same
+        # presets with network="mlp" beside them.
+        "MemoryChain-bsuite": dict(
+            _MEMORY, num_envs=16, num_steps=64, learning_rate=1e-3, total_timesteps=100_000,
+        ),
+        "CartPole-positions-v1": dict(
+            _MEMORY, gru_size=128, num_envs=16, num_steps=128, learning_rate=1e-3, total_timesteps=1_000_000,
+        ),
+        # A starting point, not tuned (Pendulum's preset with sequence minibatches: 4 of 4 environments).
+        "Pendulum-positions-v1": {**_CONTINUOUS, **_MEMORY, **dict(
+            hidden_sizes=(64, 64), num_envs=16, num_steps=256, total_timesteps=1_000_000,
+            learning_rate=1e-3, update_epochs=10, num_minibatches=4, gamma=0.95, gae_lambda=0.95,
+        )},
+        "RepeatPrevious-v0": dict(
+            _MEMORY, num_envs=16, num_steps=64, learning_rate=1e-3, total_timesteps=1_000_000,
         ),
         "Breakout-MinAtar": dict(
             num_envs=64, num_steps=128, total_timesteps=10_000_000, learning_rate=5e-3,

@@ -38,7 +38,12 @@ class Config(EpochsConfig):
     ent_coef: float = hyper(0.0, NON_NEGATIVE, "entropy bonus coefficient")
 
     PRESETS = {
-        "CartPole-v1": dict(num_envs=8, num_steps=128, learning_rate=1e-3, total_timesteps=1_000_000),
+        # ent_coef 0.01: without an entropy bonus 3 of 32 unseen seeds ended below 350 (the
+        # policy collapsed late and the annealed step could not bring it back); with it 32 of 32
+        # tuning seeds (root 7) ended at 500, against 31 of 32 without.
+        "CartPole-v1": dict(
+            num_envs=8, num_steps=128, learning_rate=1e-3, total_timesteps=1_000_000, ent_coef=0.01,
+        ),
         "Acrobot-v1": dict(num_envs=16, num_steps=128, learning_rate=1e-3, total_timesteps=500_000),
         "Catch-bsuite": dict(num_envs=8, num_steps=128, learning_rate=1e-3, total_timesteps=200_000),
         "Pendulum-v1": dict(
