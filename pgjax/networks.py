@@ -153,8 +153,8 @@ class RecurrentActorCritic(nn.Module):
     """`(carry [N, gru_size], obs [N, *obs_shape], reset [N]) -> (carry, distribution, value [N])`.
 
     obs → embedding (a `gru_size` dense layer, or the CNN torso for images) → GRU cell
-    (shared by actor and critic, as in PureJaxRL's `ppo_rnn`) → separate actor and critic
-    MLP torsos (`hidden_sizes`) → heads. The carry is zeroed where `reset` before the cell
+    (shared by actor and critic, as in PureJaxRL's `ppo_rnn`) → an `ActorCritic` on its
+    features (separate actor and critic MLP torsos of `hidden_sizes`, then the heads). The carry is zeroed where `reset` before the cell
     reads it, so no memory leaks across an automatic environment reset.
     """
 
@@ -173,29 +173,15 @@ class RecurrentActorCritic(nn.Module):
             self.embed = MLPTorso((self.gru_size,), self.activation, obs_ndim=self.obs_ndim)
         # Our orthogonal initialiser, not flax's QR-based one (see `orthogonal`).
         self.gru = nn.GRUCell(self.gru_size, kernel_init=orthogonal(1.0), recurrent_kernel_init=orthogonal(1.0))
-        self.actor_torso = MLPTorso(self.hidden_sizes, self.activation)
-        self.critic_torso = MLPTorso(self.hidden_sizes, self.activation)
-        self.actor_head = _dense(self.action_dim, 0.01)
-        self.critic_head = _dense(1, 1.0)
-        if not self.discrete:
-            self.log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
-
-    def memory(self, carry, obs, reset):
-        carry = jnp.where(reset[..., None], jnp.zeros_like(carry), carry)
-        return self.gru(carry, self.embed(obs))
-
-    def policy_head(self, features):
-        out = self.actor_head(self.actor_torso(features))
-        if self.discrete:
-            return Categorical(out)
-        return DiagGaussian(out, jnp.broadcast_to(self.log_std, out.shape))
-
-    def value_head(self, features):
-        return self.critic_head(self.critic_torso(features))[..., 0]
+        # The feed-forward actor-critic, on the GRU's features: its separate torsos are the heads.
+        self.heads = ActorCritic(
+            self.action_dim, self.discrete, 1, self.hidden_sizes, self.activation, self.log_std_init
+        )
 
     def __call__(self, carry, obs, reset):
-        carry, features = self.memory(carry, obs, reset)
-        return carry, self.policy_head(features), self.value_head(features)
+        carry = jnp.where(reset[..., None], jnp.zeros_like(carry), carry)
+        carry, features = self.gru(carry, self.embed(obs))
+        return carry, self.heads.policy(features), self.heads.value(features)
 
 
 # ---------------------------------------------------------------- the interface
