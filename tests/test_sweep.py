@@ -182,7 +182,13 @@ def test_diverged_runs_are_reported_without_spoiling_the_others(small_sweep, tmp
 SHARDED = textwrap.dedent(
     """
     import os
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"  # before jax is imported
+    # Before jax is imported. The 4 virtual devices are threads that meet at every collective;
+    # when another test worker shares the 2 cores, one can be starved past XLA's default
+    # 40 s rendezvous deadline, which aborts the process, so the deadlines are raised.
+    os.environ["XLA_FLAGS"] = (
+        "--xla_force_host_platform_device_count=4 --xla_cpu_collective_call_terminate_timeout_seconds=900 "
+        "--xla_cpu_collective_call_warn_stuck_timeout_seconds=300 --xla_cpu_collective_timeout_seconds=900"
+    )
     import jax, jax.numpy as jnp, numpy as np
     from jax.sharding import Mesh
     from pgjax import ppo
