@@ -154,8 +154,9 @@ class RecurrentActorCritic(nn.Module):
 
     obs → embedding (a `gru_size` dense layer, or the CNN torso for images) → GRU cell
     (shared by actor and critic, as in PureJaxRL's `ppo_rnn`) → an `ActorCritic` on its
-    features (separate actor and critic MLP torsos of `hidden_sizes`, then the heads). The carry is zeroed where `reset` before the cell
-    reads it, so no memory leaks across an automatic environment reset.
+    features (separate actor and critic MLP torsos of `hidden_sizes`, then the heads).
+    The carry is zeroed where `reset` before the cell reads it, so no memory leaks across
+    an automatic environment reset.
     """
 
     action_dim: int
