@@ -240,6 +240,7 @@ def assert_same_runs(sharded, single, name):
         assert np.isfinite(sharded).all() == np.isfinite(single).all(), name
 
 
+@pytest.mark.serial
 def test_sharded_over_four_devices_matches_one_device(tmp_path):
     """`sweep` and `pgjax train --seeds K` (with checkpoints) on 4 devices repeat exactly and agree
     with 1 device to rounding at first, with padding when the run count does not divide the device count."""
