@@ -1,38 +1,50 @@
-"""pgjax: policy-gradient reinforcement learning as pure JAX functions on gymnax environments."""
+"""pgjax: policy-gradient reinforcement learning as pure JAX functions on gymnax environments.
 
-from pgjax import tasks  # noqa: F401  (registers the memory tasks with gymnax first)
+The names below load on first use (`pgjax.ppo`, `from pgjax import gae`), so that `import
+pgjax` starts no XLA backend: gymnax creates arrays when it is imported, and on several hosts
+`jax.distributed.initialize()` (or `pgjax.distributed.initialize`) must come before that.
+The memory tasks (`pgjax.tasks`) are registered with gymnax whenever `pgjax.envs`, the
+algorithms or the command line are imported.
+"""
 
-from pgjax.advantages import discounted_returns, gae
-from pgjax.advantages import group_normalized_advantages, leave_one_out_baseline
-from pgjax.algorithms import ALGORITHMS, ppo
-from pgjax.algorithms import grpo, reinforce, rloo
-from pgjax.algorithms import a2c, ppo_kl, trpo
-from pgjax.envs import make_env
-from pgjax.losses import clipped_surrogate_loss, policy_gradient_loss, value_loss
-from pgjax.rollout import Trajectory, rollout
-from pgjax.rollout import Episodes, rollout_episodes
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ALGORITHMS",
-    "Episodes",
-    "Trajectory",
-    "a2c",
-    "clipped_surrogate_loss",
-    "discounted_returns",
-    "gae",
-    "grpo",
-    "group_normalized_advantages",
-    "leave_one_out_baseline",
-    "make_env",
-    "policy_gradient_loss",
-    "ppo",
-    "ppo_kl",
-    "reinforce",
-    "rloo",
-    "rollout",
-    "rollout_episodes",
-    "trpo",
-    "value_loss",
-]
+# public name -> the module that defines it
+_EXPORTS = {
+    "ALGORITHMS": "pgjax.algorithms",
+    "a2c": "pgjax.algorithms",
+    "grpo": "pgjax.algorithms",
+    "ppo": "pgjax.algorithms",
+    "ppo_kl": "pgjax.algorithms",
+    "reinforce": "pgjax.algorithms",
+    "rloo": "pgjax.algorithms",
+    "trpo": "pgjax.algorithms",
+    "discounted_returns": "pgjax.advantages",
+    "gae": "pgjax.advantages",
+    "group_normalized_advantages": "pgjax.advantages",
+    "leave_one_out_baseline": "pgjax.advantages",
+    "make_env": "pgjax.envs",
+    "clipped_surrogate_loss": "pgjax.losses",
+    "policy_gradient_loss": "pgjax.losses",
+    "value_loss": "pgjax.losses",
+    "Episodes": "pgjax.rollout",
+    "Trajectory": "pgjax.rollout",
+    "rollout": "pgjax.rollout",
+    "rollout_episodes": "pgjax.rollout",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pgjax' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -23,6 +23,8 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import spaces
 
+from pgjax import tasks  # noqa: F401  (registers the memory tasks with gymnax)
+
 
 def make_env(name: str, **param_overrides: Any):
     """Return `(env, env_params)` for a gymnax-registered environment.

@@ -26,6 +26,7 @@ import jax
 import numpy as np
 from flax import struct
 
+from pgjax import tasks  # noqa: F401  (registers the memory tasks with gymnax)
 from pgjax.networks import ACTIVATIONS, NETWORKS
 
 
