@@ -42,7 +42,7 @@ import orbax.checkpoint as ocp
 from pgjax.algorithms import driver
 from pgjax.algorithms.build import TrainState
 from pgjax.algorithms.driver import stack_runs
-from pgjax.distributed import RunSharding, global_mesh, is_key, wait_until_ready
+from pgjax.distributed import RunSharding, barrier, broadcast_text, gather, global_mesh, is_key, is_primary, wait_until_ready
 
 # Two kept checkpoints: the newest, and the one before it in case the newest is being written.
 MAX_TO_KEEP = 2
@@ -51,6 +51,13 @@ MAX_TO_KEEP = 2
 def _keys_to_data(tree):
     """Typed PRNG keys -> raw `uint32` arrays (orbax stores plain arrays only)."""
     return jax.tree.map(lambda x: jax.random.key_data(x) if is_key(x) else x, tree)
+
+
+def _exists(run_dir: str) -> bool:
+    """Whether `run_dir` exists, as process 0 sees it. On several processes every orbax call
+    (and its barriers) must happen on all of them or none, so they must agree on this even
+    while process 0 is creating the folder."""
+    return broadcast_text("1" if os.path.isdir(run_dir) else "") == "1"
 
 
 def _manager(run_dir: str, create: bool) -> ocp.CheckpointManager:
@@ -85,7 +92,7 @@ def config_from_json(algo, fields: dict):
 
 def latest_step(run_dir: str) -> int | None:
     """Iterations done at the newest complete checkpoint in `run_dir`, or None if there is none."""
-    if not os.path.isdir(run_dir):
+    if not _exists(run_dir):
         return None
     manager = _manager(run_dir, create=False)
     try:
@@ -133,7 +140,7 @@ def restore(run_dir: str, algo, step: int | None = None, key=None):
     Raises `ValueError` if `run_dir` holds no complete checkpoint.
     """
     key = _one_key(jax.random.key(0) if key is None else key)
-    manager = _manager(run_dir, create=False) if os.path.isdir(run_dir) else None
+    manager = _manager(run_dir, create=False) if _exists(run_dir) else None
     try:
         step = step if step is not None or manager is None else manager.latest_step()
         if manager is None or step is None:
@@ -171,7 +178,7 @@ def restore(run_dir: str, algo, step: int | None = None, key=None):
 
 def all_steps(run_dir: str) -> list[int]:
     """Iterations done at every complete checkpoint in `run_dir`, oldest first."""
-    if not os.path.isdir(run_dir):
+    if not _exists(run_dir):
         return []
     manager = _manager(run_dir, create=False)
     try:
@@ -201,7 +208,11 @@ def recover(run_dir: str, algo, key=None, warn: Callable[[str], None] | None = N
             reason = " ".join(str(error).split())[:200] or type(error).__name__
             older = steps[len(steps) - position - 2] if position + 1 < len(steps) else None
             aside = os.path.join(run_dir, f"{step}.corrupt")
-            os.replace(os.path.join(run_dir, str(step)), aside)
+            # On several processes every one has failed to read it (same files); one renames it.
+            barrier(f"pgjax-recover-{step}-tried")
+            if is_primary():
+                os.replace(os.path.join(run_dir, str(step)), aside)
+            barrier(f"pgjax-recover-{step}-moved")
             warn(f"checkpoint after iteration {step} is unreadable ({type(error).__name__}: {reason}); moved to "
                  f"{aside}; " + (f"falling back to the checkpoint after iteration {older}" if older is not None
                                  else "no older checkpoint is left"))
@@ -212,7 +223,7 @@ def recover(run_dir: str, algo, key=None, warn: Callable[[str], None] | None = N
 
 def saved_config(run_dir: str, algo, step: int | None = None):
     """The config saved with checkpoint `step` (default: the latest) of `run_dir`, and the step."""
-    manager = _manager(run_dir, create=False) if os.path.isdir(run_dir) else None
+    manager = _manager(run_dir, create=False) if _exists(run_dir) else None
     try:
         step = step if step is not None or manager is None else manager.latest_step()
         if manager is None or step is None:
@@ -377,7 +388,7 @@ def train_with_checkpoints(
             state, chunk_metrics = wait_until_ready(runner.run(state, length))
             # A callback that asked to stop ends the chunk early: keep the iterations that ran,
             # checkpoint them, and stop.
-            ran = int(np.max(np.asarray(state.iteration))) - done
+            ran = int(np.max(gather(state.iteration))) - done
             chunk_metrics = jax.tree.map(lambda m: np.asarray(m)[:ran], chunk_metrics)
             if metrics is None:
                 metrics = {name: [] for name in chunk_metrics}

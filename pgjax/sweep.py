@@ -28,7 +28,7 @@ from jax.sharding import Mesh
 
 from pgjax.algorithms import driver
 from pgjax.algorithms.driver import stack_runs, sweepable_fields  # noqa: F401  (public here too)
-from pgjax.distributed import RunSharding, global_mesh, wait_until_ready
+from pgjax.distributed import RunSharding, gather, global_mesh, wait_until_ready
 from pgjax.divergence import nan_onsets
 from pgjax.plots import plot_learning_curves
 
@@ -258,7 +258,7 @@ def train_runs_sharded(
     states, metrics = wait_until_ready(compiled(configs, keys))
     finished_at = time.perf_counter()
     # A callback that asked to stop leaves the iterations after it undone: keep those that ran.
-    done = int(np.max(np.asarray(states.iteration)))
+    done = int(np.max(gather(states.iteration)))
     metrics = {name: np.asarray(values)[:done, : layout.num_runs] for name, values in metrics.items()}
     return layout.unpad(states), metrics, compiled_at - start, finished_at - started_at
 
