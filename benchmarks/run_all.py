@@ -7,7 +7,8 @@ Runs, in order: PPO throughput at the classic CartPole settings (`ppo_throughput
 the environment ceiling and PPO's share of it (`ceiling`), Stable-Baselines3 beside
 pgjax (`sb3_peer`), scaling with environments, seeds and time to solve
 (`scaling`), hyperparameter-sweep scaling (`sweep_scaling`, when that script is
-present) and the profile of one PPO iteration (`profile_iteration`). Each script
+present), the profile of one PPO iteration (`profile_iteration`) and one process vs
+two local ones (`multiprocess`). Each script
 also runs on its own (`python -m benchmarks.<name> [--quick]`) and writes
 `benchmarks/<name>.md` and PNGs; this one adds a header, a paragraph on what limits
 the speed (written from the measured figures) and joins them into the README.
@@ -37,6 +38,7 @@ SECTIONS = (
     ("scaling", "env-steps/s vs parallel envs and vmapped seeds; time to solve CartPole with 1…256 seeds"),
     ("sweep_scaling", "hyperparameter sweeps: runs per program vs throughput"),
     ("profile_iteration", "where one PPO iteration spends its time, and the optimisations measured"),
+    ("multiprocess", "1 process x 4 CPU devices vs 2 local processes x 2 devices (--distributed)"),
 )
 EXTRA_VERSIONS = ("torch", "stable-baselines3", "gymnasium")
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import pgjax
-from pgjax.cli import _resolve_algorithm_and_env, main, parse_value
+from pgjax.cli import main, parse_value
+from pgjax.commands import _resolve_algorithm_and_env
 
 TINY = ["--total-timesteps", "2048", "--set", "num_envs=4", "num_steps=64"]
 ITERATIONS = 2048 // (4 * 64)
@@ -155,6 +156,20 @@ def test_script_entry_point_reports_errors_in_one_line():
         (["train", "--resume", "no-such-run"], "--resume: continues with the run's saved settings; do not also give --out"),
         (["sweep", "--grid", "num_envs=4,8"], "--grid num_envs: is structural"),
         (["sweep", "--grid", "hidden_sizes=16,32"], "hidden_sizes: is structural"),
+        (["train", "--distributed", "--devices", "2"], "--devices: cannot be combined with --distributed"),
+        (["sweep", "--grid", "clip_eps=0.1", "--distributed", "--devices", "1"], "--devices: cannot be combined"),
+        (["train", "--coordinator", "host:1234"], "--coordinator: only with --distributed"),
+        (["train", "--coordinator-timeout", "5"], "--coordinator-timeout: only with --distributed"),
+        (["train", "--distributed", "--coordinator", "host:1234"],
+         "give all of --coordinator, --num-processes and --process-id, or none"),
+        (["train", "--distributed", "--coordinator", "host", "--num-processes", "2", "--process-id", "0"],
+         "--coordinator: expected HOST:PORT"),
+        (["train", "--distributed", "--coordinator", "h:1", "--num-processes", "2", "--process-id", "2"],
+         "--process-id: must be between 0 and --num-processes - 1 = 1"),
+        (["train", "--distributed", "--coordinator", "h:1", "--num-processes", "0", "--process-id", "0"],
+         "--num-processes: must be a positive integer"),
+        (["train", "--distributed", "--coordinator", "h:1", "--num-processes", "2", "--process-id", "0",
+          "--coordinator-timeout", "0"], "--coordinator-timeout: must be a positive number"),
         (["sweep", "--grid", "learning_rate=1e-3,-1"], "learning_rate: must be > 0"),
         (["sweep", "--grid", "clip_eps=0.1,wide"], "clip_eps: 'wide' is not a number"),
         (["sweep", "--grid", "no_such_field=1"], "no_such_field: unknown field"),
@@ -323,3 +338,18 @@ def test_a_recurrent_run_checkpoints_its_carry_resumes_and_sweeps(tmp_path):
     )
     assert code == 0, stderr
     assert len(read_csv(tmp_path / "sweep" / "results.csv")[1]) == 2
+
+
+def test_importing_pgjax_and_its_command_line_starts_no_xla_backend():
+    # `--distributed` (and `jax.distributed.initialize()` after `import pgjax`) must run before
+    # any backend starts; importing gymnax starts one, so pgjax loads it only on first use.
+    script = (
+        "import pgjax, pgjax.cli, pgjax.distributed\n"
+        "from jax._src import xla_bridge\n"
+        "assert not xla_bridge.backends_are_initialized()\n"
+        "assert callable(pgjax.gae) and pgjax.ppo.Config and 'rollout' in dir(pgjax)\n"
+        "import gymnax\n"
+        "assert 'RepeatPrevious-v0' in gymnax.registered_envs  # the memory tasks, registered on first use\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
