@@ -9,6 +9,11 @@ algorithms or the command line are imported.
 
 import importlib
 
+# Eager, because the function `rollout` shares its name with its module: loaded lazily, the
+# submodule (set on the package by any `import pgjax.rollout`) would shadow the function.
+# The module starts no backend.
+from pgjax.rollout import Episodes, Trajectory, rollout, rollout_episodes
+
 __version__ = "0.1.0"
 
 # public name -> the module that defines it
@@ -29,13 +34,9 @@ _EXPORTS = {
     "clipped_surrogate_loss": "pgjax.losses",
     "policy_gradient_loss": "pgjax.losses",
     "value_loss": "pgjax.losses",
-    "Episodes": "pgjax.rollout",
-    "Trajectory": "pgjax.rollout",
-    "rollout": "pgjax.rollout",
-    "rollout_episodes": "pgjax.rollout",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "Episodes", "Trajectory", "rollout", "rollout_episodes"])
 
 
 def __getattr__(name: str):

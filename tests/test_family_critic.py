@@ -173,8 +173,10 @@ def test_solves_cartpole(name, trained_returns, assert_reached):
     assert_reached(trained_returns(MODULES[name], config, num_seeds=3, seed=2024, num_episodes=64), 475, k=2)
 
 
+# Every critic algorithm learns CartPole above; the second task (Catch) is trained by one
+# of them, A2C, the cheapest, to keep the suite's run under CI's 20 minutes on 2 cores.
 @pytest.mark.learning
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", ["a2c"])
 def test_catches_the_ball(name, trained_returns, assert_reached):
     config = MODULES[name].Config.for_env("Catch-bsuite")
     # A random policy scores about -0.6.

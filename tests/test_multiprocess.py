@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -91,8 +92,11 @@ def _run(args, processes, devices, logs, tag, expect=0):
 
 
 def _printed(stdout: str) -> str:
-    """What pgjax printed, without gloo's own connection lines (written from C++ to stdout)."""
-    return "".join(line for line in stdout.splitlines(keepends=True) if not line.startswith("[Gloo]"))
+    """What pgjax printed, without gloo's own connection messages (written from C++ to stdout
+    by several threads at once, so their pieces can interleave)."""
+    for piece in (r"\[Gloo\] Rank \d+ is connected to ", r"\d+ peer ranks\. Expected number of connected peer ranks is : \d+"):
+        stdout = re.sub(piece, "", stdout)
+    return stdout.strip()
 
 
 def _rows(path: Path) -> list[dict]:
