@@ -7,8 +7,8 @@ Runs, in order: PPO throughput at the classic CartPole settings (`ppo_throughput
 the environment ceiling and PPO's share of it (`ceiling`), Stable-Baselines3 beside
 pgjax (`sb3_peer`), scaling with environments, seeds and time to solve
 (`scaling`), hyperparameter-sweep scaling (`sweep_scaling`, when that script is
-present), the profile of one PPO iteration (`profile_iteration`) and one process vs
-two local ones (`multiprocess`). Each script
+present), the profile of one PPO iteration (`profile_iteration`), one process vs
+two local ones (`multiprocess`) and the progress callback's cost (`progress_cost`). Each script
 also runs on its own (`python -m benchmarks.<name> [--quick]`) and writes
 `benchmarks/<name>.md` and PNGs; this one adds a header, a paragraph on what limits
 the speed (written from the measured figures) and joins them into the README.
@@ -39,6 +39,7 @@ SECTIONS = (
     ("sweep_scaling", "hyperparameter sweeps: runs per program vs throughput"),
     ("profile_iteration", "where one PPO iteration spends its time, and the optimisations measured"),
     ("multiprocess", "1 process x 4 CPU devices vs 2 local processes x 2 devices (--distributed)"),
+    ("progress_cost", "what pgjax train's per-iteration progress callback costs against none"),
 )
 EXTRA_VERSIONS = ("torch", "stable-baselines3", "gymnasium")
 
