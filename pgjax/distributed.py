@@ -111,6 +111,12 @@ def check_runs_per_process(num_runs: int, mesh: Mesh) -> None:
                          f"needs at least one run of its own (train at least {processes} runs)")
 
 
+def _through_key_data(fn, key):
+    """`fn` applied to a typed PRNG key array's raw `uint32` data, wrapped back into keys of
+    the same kind (the multi-process array helpers take plain arrays only)."""
+    return jax.random.wrap_key_data(fn(jax.random.key_data(key)), impl=jax.random.key_impl(key))
+
+
 def to_global(x, sharding: NamedSharding):
     """`x`, whose whole value every process holds, as one global array laid out by `sharding`:
     each process builds only the shards of its own devices (`jax.device_put` onto devices of
@@ -118,7 +124,7 @@ def to_global(x, sharding: NamedSharding):
     if isinstance(x, jax.Array) and x.sharding == sharding:
         return x
     if is_key(x):
-        return jax.random.wrap_key_data(to_global(jax.random.key_data(x), sharding), impl=jax.random.key_impl(x))
+        return _through_key_data(lambda data: to_global(data, sharding), x)
     if jax.process_count() == 1:
         return jax.device_put(x, sharding)
     whole = np.asarray(x)
@@ -134,7 +140,7 @@ def gather(tree):
     """
     def one(x):
         if is_key(x):
-            return jax.random.wrap_key_data(one(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+            return _through_key_data(one, x)
         if isinstance(x, jax.Array) and not x.is_fully_addressable:
             return np.asarray(multihost_utils.process_allgather(x, tiled=True))
         return np.asarray(x)
