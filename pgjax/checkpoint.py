@@ -253,18 +253,32 @@ def _one_key(key):
     return key if _num_runs(key) is None else key[0]
 
 
+class _StopAsked:
+    """`callback`, remembering whether it asked to stop: a stop that falls on a chunk's last
+    report leaves nothing of that chunk undone, yet no further chunk may start."""
+
+    def __init__(self, callback: Callable):
+        self.callback, self.asked = callback, False
+
+    def __call__(self, metrics):
+        answer = self.callback(metrics)
+        self.asked |= isinstance(answer, (bool, np.bool_)) and bool(answer)
+        return answer
+
+
 class _OneRun:
     """Chunked `algo.train(config, key)`: `state` and metrics have no run axis."""
 
-    def __init__(self, algo, config, callback):
-        self.algo, self.config, self.callback = algo, config, callback
+    def __init__(self, algo, config, callback, report_every):
+        self.algo, self.config, self.callback, self.report_every = algo, config, callback, report_every
 
     def compile(self, key, state_like, lengths, fresh: bool):
         if fresh:
             init = jax.jit(self.algo.init).lower(self.config, key).compile()
             self.init = lambda key: init(self.config, key)
         self.chunks = {
-            n: jax.jit(partial(driver.continue_training, self.algo.update, num_iterations=n, callback=self.callback))
+            n: jax.jit(partial(driver.continue_training, self.algo.update, num_iterations=n, callback=self.callback,
+                               report_every=self.report_every))
             .lower(self.config, state_like).compile()
             for n in lengths
         }
@@ -283,8 +297,8 @@ class _ManyRuns:
     """Chunked `algo.train_batch(config, keys [K])`: the `K` runs are laid out over `mesh` by
     `RunSharding`, exactly as in `pgjax.sweep` (states `[K]`, metrics `[iterations, K]`)."""
 
-    def __init__(self, algo, config, num_runs, callback, mesh):
-        self.algo, self.callback = algo, callback
+    def __init__(self, algo, config, num_runs, callback, mesh, report_every):
+        self.algo, self.callback, self.report_every = algo, callback, report_every
         self.layout = RunSharding(num_runs, global_mesh() if mesh is None else mesh)
         self.configs = self.layout.place(stack_runs(config, [{}], num_runs))
 
@@ -294,7 +308,8 @@ class _ManyRuns:
             init = layout.jit(jax.vmap(self.algo.init), with_metrics=False).lower(self.configs, layout.place(keys)).compile()
             self.init = lambda keys: init(self.configs, layout.place(keys))
         self.chunks = {
-            n: layout.jit(partial(driver.continue_runs, self.algo.update, num_iterations=n), self.callback)
+            n: layout.jit(partial(driver.continue_runs, self.algo.update, num_iterations=n,
+                                  report_every=self.report_every), self.callback)
             .lower(self.configs, state_like).compile()
             for n in lengths
         }
@@ -320,6 +335,7 @@ def train_with_checkpoints(
     resume: bool = False,
     mesh=None,
     on_compiled: Callable[[float], None] | None = None,
+    report_every: int = 1,
 ):
     """`algo.train(config, key)` in compiled chunks of `every_iterations`, checkpointing between chunks.
 
@@ -332,7 +348,9 @@ def train_with_checkpoints(
     With `resume=True`, training continues from the latest complete checkpoint in `run_dir`
     (if there is none it starts afresh); the saved config must equal `config` and `key` is
     only used for its type and run count. With `resume=False`, `run_dir` must not hold
-    checkpoints already. `callback(metrics)` runs on the host after every iteration, as in `train`.
+    checkpoints already. `callback(metrics)` runs on the host after every iteration, as in `train`
+    (reported in blocks of up to `report_every` iterations within each chunk, see
+    `driver.run_updates`).
 
     Every chunk program (the full chunk, and a shorter last one if `every_iterations` does not
     divide the iterations left) is compiled before training starts; `on_compiled(seconds)` is
@@ -349,7 +367,9 @@ def train_with_checkpoints(
             f"run_dir: {run_dir} already holds checkpoints (latest after {existing} iterations); "
             "pass resume=True to continue it, or choose a new directory"
         )
-    runner = _OneRun(algo, config, callback) if num_runs is None else _ManyRuns(algo, config, num_runs, callback, mesh)
+    callback = None if callback is None else _StopAsked(callback)
+    runner = (_OneRun(algo, config, callback, report_every) if num_runs is None
+              else _ManyRuns(algo, config, num_runs, callback, mesh, report_every))
     if existing is not None:
         existing = recover(run_dir, algo, key=key)  # past any corrupt newest checkpoint
         state, saved_config, metrics = restore(run_dir, algo, step=existing, key=key)
@@ -399,7 +419,7 @@ def train_with_checkpoints(
             manager.wait_until_finished()
             history = {name: np.concatenate(parts) for name, parts in metrics.items()}
             _save(manager, done, runner.to_save(state), config, history)
-            if ran < length:
+            if ran < length or (callback is not None and callback.asked):
                 break
         manager.wait_until_finished()
     finally:

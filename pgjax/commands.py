@@ -29,9 +29,10 @@ from pgjax.algorithms import ALGORITHMS
 from pgjax.algorithms.config import suggest
 from pgjax.cli import DEFAULT_ALGORITHM, DEFAULT_ENV, INTERRUPTED, RUN_FAILED, UsageError, parse_overrides
 from pgjax.distributed import broadcast_text, check_runs_per_process, gather, global_mesh, is_primary
-from pgjax.divergence import NAN_UNTIL_FIRST_EPISODE, nan_onsets
+from pgjax.divergence import nan_onsets
 from pgjax.logging import SINKS, MetricsLogger, check_available, make_sink, metrics_to_rows
 from pgjax.plots import plot_learning_curves
+from pgjax.progress import Progress
 from pgjax.run_folder import RunFolder, RunFolderError
 from pgjax.sweep import parse_grid, stack_runs, sweep, train_runs_sharded, validate_grid
 
@@ -143,59 +144,6 @@ def _new_run_dir(algorithm: str, env: str) -> Path:
         suffix += 1
         run_dir = stem.with_name(f"{stem.name}-{suffix}")
     return run_dir
-
-
-class _Progress:
-    """The host side of the training callback: the metrics stream (if a logger is given) and a
-    progress bar over one run's env steps, whose postfix shows the throughput of all runs."""
-
-    def __init__(self, logger: MetricsLogger | None, config, num_runs: int, enabled: bool, stop=None):
-        self.logger = logger
-        self.config = config
-        self.num_runs = num_runs
-        self.enabled = enabled
-        self.stop = stop
-        self.bar = None
-        self.went_nan = np.zeros(num_runs, bool)
-
-    def start(self, initial_iterations: int = 0) -> None:
-        """Start the clock and the bar; called after compilation so neither counts it.
-        A resumed run starts at `initial_iterations`."""
-        from tqdm.auto import tqdm
-
-        self.start_time = time.perf_counter()
-        self.initial_steps = initial_iterations * self.config.batch_size
-        self.bar = tqdm(
-            total=self.config.num_iterations * self.config.batch_size, initial=self.initial_steps, unit="step",
-            desc="training", disable=not self.enabled, dynamic_ncols=True,
-            # tqdm's own rate would count one run only; the postfix gives all runs' rate.
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
-        )
-
-    def __call__(self, metrics: dict) -> None:
-        env_steps = int(np.max(metrics["env_steps"]))
-        if self.logger is not None:
-            self.logger.log(env_steps // self.config.batch_size, metrics)
-        returns = np.asarray(metrics["episode_return"], dtype=np.float64)
-        elapsed = max(time.perf_counter() - self.start_time, 1e-9)
-        self.bar.set_postfix(
-            {"env-steps/s": f"{(env_steps - self.initial_steps) * self.num_runs / elapsed:,.0f}",
-             "return": f"{np.nanmean(returns):.1f}" if np.any(np.isfinite(returns)) else "n/a"},
-            refresh=False,
-        )
-        self.bar.update(env_steps - self.bar.n)
-        # Returning True stops the compiled run at this iteration boundary (`driver.run_updates`):
-        # on Ctrl-C, or once every run has gone NaN and nothing is left to learn.
-        for name, values in metrics.items():
-            if name not in NAN_UNTIL_FIRST_EPISODE and np.issubdtype(np.asarray(values).dtype, np.floating):
-                self.went_nan |= np.isnan(np.broadcast_to(values, self.went_nan.shape))
-        if self.went_nan.all() and self.stop is not None and not self.stop.requested:
-            self.stop.requested, self.stop.reason = True, "all seeds went NaN"
-        return bool(self.stop is not None and self.stop.requested)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _mean_std(values) -> tuple[float, float]:
@@ -341,7 +289,7 @@ class _GracefulStop:
             print("\nstopped at once", file=sys.stderr, flush=True)
             os._exit(INTERRUPTED)
         self.requested, self.reason = True, signal.Signals(signum).name
-        print(f"\n{self.reason}: stopping at the next iteration boundary (again to stop at once)",
+        print(f"\n{self.reason}: stopping at the next report, within a second (again to stop at once)",
               file=sys.stderr, flush=True)
 
     def __exit__(self, *exc_info):
@@ -423,7 +371,7 @@ def _train_in(folder: RunFolder, module, algorithm, env, config, settings, sink_
 
     timing = {}
     with MetricsLogger(sinks, seeds) as logger, _GracefulStop() as stop:
-        progress = _Progress(logger, config, len(seeds), enabled=not args.no_progress and is_primary(), stop=stop)
+        progress = Progress(logger, config, len(seeds), enabled=not args.no_progress and is_primary(), stop=stop)
 
         def compiled(seconds=None):
             timing["compile"] = time.perf_counter() - timing["start"] if seconds is None else seconds
@@ -433,12 +381,14 @@ def _train_in(folder: RunFolder, module, algorithm, env, config, settings, sink_
         try:
             if settings["checkpoint_every"] is None:
                 states, metrics, _, run_seconds = train_runs_sharded(
-                    module, stack_runs(config, [{}], len(seeds)), keys, progress, mesh, on_compiled=compiled
+                    module, stack_runs(config, [{}], len(seeds)), keys, progress, mesh, on_compiled=compiled,
+                    report_every=progress.report_every,
                 )
             else:
                 states, metrics = checkpoint.train_with_checkpoints(
                     module, config, keys, checkpoints, settings["checkpoint_every"],
                     callback=progress, resume=resume_from is not None, mesh=mesh, on_compiled=compiled,
+                    report_every=progress.report_every,
                 )
                 run_seconds = time.perf_counter() - progress.start_time  # checkpoint writes included
         finally:
@@ -562,11 +512,11 @@ def _sweep_in(run_dir: Path, module, algorithm, env, config, grid, mesh, args) -
         )
     num_runs = args.seeds * int(np.prod([len(values) for values in grid.values()]))
     with _GracefulStop() as stop:
-        progress = _Progress(None, config, num_runs, enabled=not args.no_progress and is_primary(), stop=stop)
+        progress = Progress(None, config, num_runs, enabled=not args.no_progress and is_primary(), stop=stop)
         try:
             result = sweep(
                 module, config, grid, args.seeds, jax.random.PRNGKey(args.seed), callback=progress, mesh=mesh,
-                on_compiled=progress.start,
+                on_compiled=progress.start, report_every=progress.report_every,
             )
         finally:
             progress.close()

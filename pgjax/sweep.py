@@ -233,6 +233,7 @@ def train_runs_sharded(
     callback: Callable | None = None,
     mesh: Mesh | None = None,
     on_compiled: Callable[[], None] | None = None,
+    report_every: int = 1,
 ):
     """`driver.train_runs` of `R` runs sharded over the devices of `mesh`, in one compiled program.
 
@@ -240,14 +241,15 @@ def train_runs_sharded(
     `mesh`: a 1-D mesh; `None` means `global_mesh()` (all visible devices, trivial on one).
     The runs are laid out by `pgjax.distributed.RunSharding` (padded to a multiple of the device
     count; the padding is dropped again). `callback(metrics)` gets `[R]` NumPy leaves once per
-    iteration; `on_compiled()` runs after compilation, just before training starts (to start
-    a clock or a progress bar).
+    iteration (in blocks of up to `report_every` iterations, see `driver.run_updates`);
+    `on_compiled()` runs after compilation, just before training starts (to start a clock or a
+    progress bar).
 
     Returns `(states [R], metrics {name: [iterations, R] NumPy}, compile_seconds, run_seconds)`.
     Used by `sweep` and by `pgjax train --seeds K`.
     """
     layout = RunSharding(int(jax.tree.leaves(keys)[0].shape[0]), global_mesh() if mesh is None else mesh)
-    program = layout.jit(partial(driver.train_runs, algo.init, algo.update), callback)
+    program = layout.jit(partial(driver.train_runs, algo.init, algo.update, report_every=report_every), callback)
     configs, keys = layout.place((configs, keys))
     start = time.perf_counter()
     compiled = program.lower(configs, keys).compile()
@@ -272,6 +274,7 @@ def sweep(
     callback: Callable | None = None,
     mesh: Mesh | None = None,
     on_compiled: Callable[[], None] | None = None,
+    report_every: int = 1,
 ) -> SweepResult:
     """Train every grid point × seed of `algo` in one compiled program.
 
@@ -288,7 +291,9 @@ def sweep(
     `callback(metrics)`, if given, runs on the host once per iteration with `[R]` NumPy leaves
     (on several hosts: on process 0 only); `on_compiled()` after compiling, before training.
     If the callback returns True, training stops after that iteration and the result holds
-    the iterations done.
+    the iterations done. With `report_every=k` the program reports once per block of up to
+    `k` iterations (the callback still sees each one) and a stop takes effect at the block's
+    end (see `driver.run_updates`); the numbers are the same for every `k`.
     """
     if not isinstance(num_seeds, (int, np.integer)) or isinstance(num_seeds, bool) or num_seeds <= 0:
         raise ValueError(f"num_seeds: must be a positive integer, got {num_seeds!r}")
@@ -298,7 +303,9 @@ def sweep(
     configs = stack_runs(config, points, num_seeds)
     keys = jax.random.split(key, num_seeds)[np.tile(np.arange(num_seeds), len(points))]
 
-    states, metrics, compile_seconds, run_seconds = train_runs_sharded(algo, configs, keys, callback, mesh, on_compiled)
+    states, metrics, compile_seconds, run_seconds = train_runs_sharded(
+        algo, configs, keys, callback, mesh, on_compiled, report_every
+    )
 
     runs = np.arange(num_runs)
     return SweepResult(

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import jax
@@ -23,8 +24,10 @@ import pytest
 
 import pgjax
 from pgjax import checkpoint, ppo
+from pgjax.algorithms import driver
 from pgjax.cli import main
 from pgjax.divergence import nan_onsets
+from pgjax.progress import Progress
 from pgjax.run_folder import RunFolder
 from pgjax.sweep import sweep
 
@@ -115,8 +118,11 @@ def test_library_resume_skips_a_corrupt_checkpoint(checkpointed, tmp_path):
 
 def test_a_nan_run_is_reported_recorded_and_fails(tmp_path):
     out = tmp_path / "nan"
+    # 256 iterations, reported in blocks of 32 (`pgjax.progress.report_every`), so that
+    # stopping after the first block can be told from running to the end.
     code, stdout, stderr = run_main(["train", *TINY, "learning_rate=1e30", "max_grad_norm=1e9", "--seeds", "2",
-                                     "--seed", "3", "--eval-episodes", "0", "--no-progress", "--out", str(out)])
+                                     "--seed", "3", "--eval-episodes", "0", "--no-progress", "--out", str(out),
+                                     "--total-timesteps", str(256 * 256)])
     assert code == 1
     assert "NaN: seed 3 went NaN at iteration 1" in stderr and "NaN: seed 4 went NaN at iteration 1" in stderr
     summary = json.loads((out / "summary.json").read_text())
@@ -124,7 +130,8 @@ def test_a_nan_run_is_reported_recorded_and_fails(tmp_path):
     assert [(entry["seed"], entry["first_iteration"]) for entry in summary["nan_runs"]] == [(3, 1), (4, 1)]
     assert "loss" in summary["nan_runs"][0]["metrics"]
     # Every seed diverged, so the run stopped instead of training NaNs to the end.
-    assert summary["iterations_done"] < summary["iterations"] and summary["stopped_by"] == "all seeds went NaN"
+    assert (summary["iterations_done"], summary["iterations"]) == (32, 256)
+    assert summary["stopped_by"] == "all seeds went NaN"
     assert "status        nan after iteration" in stdout
 
 
@@ -189,7 +196,7 @@ def test_ctrl_c_stops_at_an_iteration_boundary_and_keeps_the_work(tmp_path, sign
     seconds = time.monotonic() - sent
     assert process.returncode == 130, stderr
     assert seconds < 30, seconds  # seconds, not the ~hours the whole compiled run would take
-    assert "stopping at the next iteration boundary" in stderr
+    assert "stopping at the next report" in stderr
 
     summary = json.loads((out / "summary.json").read_text())
     done = summary["iterations_done"]
@@ -235,6 +242,51 @@ def test_a_callback_returning_true_stops_train_and_sweep():
     calls.clear()
     result = sweep(ppo, config, {"clip_eps": [0.1, 0.2]}, 2, jax.random.key(0), callback=stop_at_two)
     assert result.metrics["env_steps"].shape == (2, 4) and list(np.asarray(result.states.iteration)) == [2] * 4
+
+
+def test_reports_in_blocks_see_every_iteration_and_change_no_number():
+    config = ppo.Config.for_env("CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 6, hidden_sizes=(8,))
+    key = jax.random.key(5)
+    _, every = jax.jit(lambda key: ppo.train(config, key, lambda m: None))(key)
+    seen = []
+
+    def stop_at_two(metrics):
+        seen.append(int(metrics["env_steps"]))
+        return len(seen) == 2
+
+    # Blocks of 3: the stop asked at iteration 2 takes effect at the block's end, iteration 3,
+    # which was reported like every other; the numbers are those of per-iteration reports.
+    state, blocked = jax.jit(lambda key: ppo.train(config, key, stop_at_two, report_every=3))(key)
+    assert seen == [128, 256, 384] and int(state.iteration) == 3
+    jax.tree.map(np.testing.assert_array_equal, {k: v[:3] for k, v in blocked.items()}, {k: v[:3] for k, v in every.items()})
+    np.testing.assert_array_equal(blocked["env_steps"][3:], 0)
+
+
+def test_block_length_is_the_largest_divisor_within_report_every():
+    assert [driver.block_length(976, k) for k in (1, 8, 16, 32, 60)] == [1, 8, 16, 16, 16]
+    assert driver.block_length(61, 32) == 1 and driver.block_length(4, 32) == 4
+    with pytest.raises(ValueError, match="report_every: must be a positive integer, got 0"):
+        driver.block_length(10, 0)
+
+
+def test_progress_writes_every_queued_row_on_close_and_reraises_a_sink_error():
+    config = ppo.Config.for_env("CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 6)
+    logged = []
+
+    class Logger:
+        def log(self, iteration, metrics):
+            if iteration == 4:
+                raise OSError("disk full")
+            logged.append(iteration)
+
+    stop = types.SimpleNamespace(requested=False, reason=None)
+    progress = Progress(Logger(), config, 2, enabled=False, stop=stop)
+    progress.start()
+    for i in range(1, 7):
+        progress({"env_steps": np.full(2, 128 * i), "episode_return": np.ones(2)})
+    with pytest.raises(OSError, match="disk full"):
+        progress.close()
+    assert logged == [1, 2, 3] and stop.requested and "disk full" in stop.reason
 
 
 def test_library_callback_stop_then_resume_equals_straight(tmp_path):

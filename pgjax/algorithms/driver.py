@@ -42,53 +42,70 @@ SHARED_CONFIG = "shared"  # one config, states with a leading run axis (seeds)
 PER_RUN_CONFIG = "per_run"  # configs and states with a leading run axis (a sweep)
 
 
-def _report(callback: Callable, metrics):
-    """Hand `metrics` to `callback` on the host; its answer is a stop request (a bool array)."""
+def _report(callback: Callable, block):
+    """Hand a block of iterations' metrics (leaves `[k, ...]`) to `callback` on the host, one
+    iteration at a time; the answer is a stop request (a bool array): any of the `k` answers."""
     # Hand the host plain NumPy copies: device arrays kept alive past the
     # callback can deadlock the runtime that is still executing the program.
-    def host(metrics):
-        answer = callback(jax.tree.map(np.asarray, metrics))
-        return np.bool_(isinstance(answer, (bool, np.bool_)) and bool(answer))
+    def host(block):
+        block = jax.tree.map(np.asarray, block)
+        stop = False
+        for i in range(len(jax.tree.leaves(block)[0])):
+            answer = callback(jax.tree.map(lambda leaf: leaf[i], block))
+            stop |= isinstance(answer, (bool, np.bool_)) and bool(answer)
+        return np.bool_(stop)
 
-    return io_callback(host, jax.ShapeDtypeStruct((), jnp.bool_), metrics)
+    return io_callback(host, jax.ShapeDtypeStruct((), jnp.bool_), block)
 
 
-def _scan(step_fn, state, num_iterations: int, callback: Callable | None, axis_name: str | None):
+def block_length(num_iterations: int, report_every: int) -> int:
+    """The iterations run between two reports: the largest divisor of `num_iterations` that is
+    at most `report_every`, so that every block is the same compiled loop."""
+    if not isinstance(report_every, (int, np.integer)) or isinstance(report_every, bool) or report_every < 1:
+        raise ValueError(f"report_every: must be a positive integer, got {report_every!r}")
+    return max(k for k in range(1, min(report_every, max(num_iterations, 1)) + 1) if num_iterations % k == 0)
+
+
+def _scan(step_fn, state, num_iterations: int, callback: Callable | None, axis_name: str | None, report_every: int):
     """`num_iterations` scanned `step_fn(state) -> (state, metrics)`; see `run_updates`."""
     if callback is None:
         return jax.lax.scan(lambda state, _: step_fn(state), state, None, length=num_iterations)
+    k = block_length(num_iterations, report_every)
 
     def run(state):
-        state, metrics = step_fn(state)
+        # k plain iterations, then one trip to the host: leaving the compiled program (and the
+        # `cond` that skips stopped blocks) costs about as much as a small iteration itself.
+        state, block = jax.lax.scan(lambda state, _: step_fn(state), state, None, length=k)
         if axis_name is None:
-            stop = _report(callback, metrics)
+            stop = _report(callback, block)
         else:
             # Inside `shard_map` each device holds a slice of the runs: gather them all and
             # report from the first device only, so the host sees every run once per
-            # iteration; its answer is shared so that every device stops at the same iteration.
-            gathered = jax.lax.all_gather(metrics, axis_name, tiled=True)
+            # iteration; its answer is shared so that every device stops at the same block.
+            gathered = jax.lax.all_gather(block, axis_name, axis=1, tiled=True)
             first = jax.lax.axis_index(axis_name) == 0
             stop = jax.lax.cond(first, lambda m: _report(callback, m), lambda _: jnp.zeros((), jnp.bool_), gathered)
             stop = jax.lax.psum(stop.astype(jnp.int32), axis_name) > 0
-        return state, metrics, stop
+        return state, block, stop
 
     metrics_like = jax.eval_shape(step_fn, state)[1]
 
     def skip(state):
-        return state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metrics_like), jnp.ones((), jnp.bool_)
+        block = jax.tree.map(lambda s: jnp.zeros((k,) + s.shape, s.dtype), metrics_like)
+        return state, block, jnp.ones((), jnp.bool_)
 
     def body(carry, _):
         state, stopped = carry
-        state, metrics, stop = jax.lax.cond(stopped, skip, run, state)
-        return (state, stop), metrics
+        state, block, stop = jax.lax.cond(stopped, skip, run, state)
+        return (state, stop), block
 
-    (state, _), metrics = jax.lax.scan(body, (state, jnp.zeros((), jnp.bool_)), None, length=num_iterations)
-    return state, metrics
+    (state, _), blocks = jax.lax.scan(body, (state, jnp.zeros((), jnp.bool_)), None, length=num_iterations // k)
+    return state, jax.tree.map(lambda b: b.reshape((num_iterations,) + b.shape[2:]), blocks)
 
 
 def run_updates(
     update_fn: Callable, config, state, num_iterations: int, callback: Callable | None = None,
-    runs: str = ONE_RUN, axis_name: str | None = None,
+    runs: str = ONE_RUN, axis_name: str | None = None, report_every: int = 1,
 ):
     """`num_iterations` scanned `update_fn(config, state) -> (state, metrics)` from `state`.
 
@@ -100,6 +117,13 @@ def run_updates(
     `state.iteration` tells how many ran), so a host can end a compiled run at the next
     iteration boundary (Ctrl-C, a diverged run, early stopping). `axis_name`: inside
     `shard_map` over a mesh axis of that name, `callback` still sees all runs, once.
+
+    `report_every=k` trades liveness for speed: the program leaves for the host once per
+    block of `block_length(num_iterations, k)` iterations (the largest divisor of
+    `num_iterations` that is at most `k`), and `callback` is then called for each of the
+    block's iterations in order. A stop request then takes effect at the end of its block,
+    and every iteration of that block is kept (and was reported). The numbers do not depend
+    on `k`: the same iterations run in the same order.
 
     Running in chunks gives the numbers of one run: everything that changes lives in
     `state`, and the learning-rate schedule reads `state.iteration` and
@@ -114,31 +138,34 @@ def run_updates(
         step_fn = lambda s: jax.vmap(update_fn)(config, s)  # noqa: E731
     else:
         raise ValueError(f"runs: must be one of {ONE_RUN!r}, {SHARED_CONFIG!r}, {PER_RUN_CONFIG!r}, got {runs!r}")
-    return _scan(step_fn, state, num_iterations, callback, axis_name)
+    return _scan(step_fn, state, num_iterations, callback, axis_name, report_every)
 
 
-def train(init_fn, update_fn, config, key: chex.PRNGKey, callback: Callable | None = None):
+def train(init_fn, update_fn, config, key: chex.PRNGKey, callback: Callable | None = None, report_every: int = 1):
     """`init` then `num_iterations` scanned `update`s. Returns `(state, metrics [num_iterations])`.
 
     `callback(metrics)`, if given, runs on the host after every iteration (via
     `io_callback`), while the compiled program keeps running; if it returns True, the
-    remaining iterations are skipped (see `run_updates`).
+    remaining iterations are skipped (see `run_updates`, also for `report_every`).
     """
-    return run_updates(update_fn, config, init_fn(config, key), config.num_iterations, callback)
+    return run_updates(update_fn, config, init_fn(config, key), config.num_iterations, callback,
+                       report_every=report_every)
 
 
-def train_batch(init_fn, update_fn, config, keys: chex.PRNGKey, callback: Callable | None = None):
+def train_batch(init_fn, update_fn, config, keys: chex.PRNGKey, callback: Callable | None = None, report_every: int = 1):
     """Like `train`, for one run per key (`keys [S]`) vmapped inside one program.
 
     `callback` receives the metrics of all runs (`[S]` leaves) once per iteration.
     Returns `(states [S], metrics [num_iterations, S])`.
     """
     states = jax.vmap(init_fn, in_axes=(None, 0))(config, keys)
-    return run_updates(update_fn, config, states, config.num_iterations, callback, SHARED_CONFIG)
+    return run_updates(update_fn, config, states, config.num_iterations, callback, SHARED_CONFIG,
+                       report_every=report_every)
 
 
 def train_runs(
-    init_fn, update_fn, configs, keys: chex.PRNGKey, callback: Callable | None = None, axis_name: str | None = None
+    init_fn, update_fn, configs, keys: chex.PRNGKey, callback: Callable | None = None, axis_name: str | None = None,
+    report_every: int = 1,
 ):
     """Like `train_batch`, but each run has its own hyperparameters: every traced leaf of
     `configs` and `keys` carries a leading run axis `[R]` (run `r` is `configs[r]` with `keys[r]`).
@@ -147,32 +174,37 @@ def train_runs(
     Returns `(states [R], metrics [num_iterations, R])`.
     """
     states = jax.vmap(init_fn)(configs, keys)
-    return run_updates(update_fn, configs, states, configs.num_iterations, callback, PER_RUN_CONFIG, axis_name)
+    return run_updates(update_fn, configs, states, configs.num_iterations, callback, PER_RUN_CONFIG, axis_name,
+                       report_every)
 
 
-def continue_training(update_fn, config, state, num_iterations: int, callback: Callable | None = None):
+def continue_training(
+    update_fn, config, state, num_iterations: int, callback: Callable | None = None, report_every: int = 1,
+):
     """`num_iterations` more scanned `update`s from `state` (`init`, then this k times, gives
     the numbers of one `train`). Returns `(state, metrics [num_iterations])`."""
-    return run_updates(update_fn, config, state, num_iterations, callback)
+    return run_updates(update_fn, config, state, num_iterations, callback, report_every=report_every)
 
 
 def continue_runs(
     update_fn, configs, states, num_iterations: int, callback: Callable | None = None, axis_name: str | None = None,
+    report_every: int = 1,
 ):
     """`continue_training` for `R` runs with their own hyperparameters, as in `train_runs`.
     Returns `(states [R], metrics [num_iterations, R])`."""
-    return run_updates(update_fn, configs, states, num_iterations, callback, PER_RUN_CONFIG, axis_name)
+    return run_updates(update_fn, configs, states, num_iterations, callback, PER_RUN_CONFIG, axis_name, report_every)
 
 
 def entry_points(init_fn: Callable, update_fn: Callable) -> tuple[Callable, Callable]:
-    """An algorithm's `train(config, key, callback=None)` and `train_batch(config, keys,
-    callback=None)`, built from its `init` and `update` (see `train` and `train_batch`)."""
+    """An algorithm's `train(config, key, callback=None, report_every=1)` and
+    `train_batch(config, keys, callback=None, report_every=1)`, built from its `init` and
+    `update` (see `train` and `train_batch`)."""
 
-    def train_one(config, key: chex.PRNGKey, callback: Callable | None = None):
-        return train(init_fn, update_fn, config, key, callback)
+    def train_one(config, key: chex.PRNGKey, callback: Callable | None = None, report_every: int = 1):
+        return train(init_fn, update_fn, config, key, callback, report_every)
 
-    def train_many(config, keys: chex.PRNGKey, callback: Callable | None = None):
-        return train_batch(init_fn, update_fn, config, keys, callback)
+    def train_many(config, keys: chex.PRNGKey, callback: Callable | None = None, report_every: int = 1):
+        return train_batch(init_fn, update_fn, config, keys, callback, report_every)
 
     train_one.__doc__, train_many.__doc__ = train.__doc__, train_batch.__doc__
     return train_one, train_many

@@ -1,0 +1,121 @@
+"""The host side of a command's training callback: a live progress bar and the metrics stream.
+
+The compiled program hands its metrics to the host once per block of iterations
+(`driver.run_updates(report_every=...)`) and waits for the answer (a stop request), so
+everything the host does inside the callback is time the program stands still. `Progress`
+therefore only queues the rows there, checks them for NaN and answers with the stop request
+as it stands; a worker thread writes the metric files and moves the bar off the program's
+path. `close()` drains the queue, so no row is lost when a run ends or is stopped.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import numpy as np
+
+from pgjax.divergence import NAN_UNTIL_FIRST_EPISODE
+from pgjax.logging import MetricsLogger
+
+# Env steps (all runs together) the compiled program runs between two trips to the host, and
+# the most iterations it may batch into one: a trip costs about a millisecond, about a quarter of
+# a small iteration (benchmarks/progress_cost.md); 16k steps take ~0.1-0.2 s on a 2-core CPU.
+STEPS_PER_REPORT = 16_384
+MAX_REPORT_EVERY = 32
+
+
+def report_every(batch_size: int, num_runs: int) -> int:
+    """Iterations per report: about `STEPS_PER_REPORT` env steps of all runs, at most
+    `MAX_REPORT_EVERY` iterations, at least one."""
+    return max(1, min(MAX_REPORT_EVERY, STEPS_PER_REPORT // (batch_size * num_runs)))
+
+
+class Progress:
+    """Training callback: per-iteration metrics (`[R]` leaves) into `logger` (if given) and a
+    bar over one run's env steps, whose postfix shows the throughput of all runs.
+
+    Returns True (stop at the next report) once `stop.requested` is set (Ctrl-C, see the
+    commands' `_GracefulStop`) or every run has gone NaN. `report_every` is the block length
+    to pass to the training function. Call `start()` when training starts and `close()` after.
+    """
+
+    def __init__(self, logger: MetricsLogger | None, config, num_runs: int, enabled: bool, stop=None):
+        self.report_every = report_every(config.batch_size, num_runs)
+        self.logger = logger
+        self.config = config
+        self.num_runs = num_runs
+        self.enabled = enabled
+        self.stop = stop
+        self.bar = None
+        self.went_nan = np.zeros(num_runs, bool)
+        self._rows: queue.Queue = queue.Queue()
+        self._worker = None
+        self._error: BaseException | None = None
+
+    def start(self, initial_iterations: int = 0) -> None:
+        """Start the clock, the bar and the worker; called after compilation so that none of
+        them counts it. A resumed run starts at `initial_iterations`."""
+        from tqdm.auto import tqdm
+
+        self.start_time = time.perf_counter()
+        self.initial_steps = initial_iterations * self.config.batch_size
+        self.bar = tqdm(
+            total=self.config.num_iterations * self.config.batch_size, initial=self.initial_steps, unit="step",
+            desc="training", disable=not self.enabled, dynamic_ncols=True,
+            # tqdm's own rate would count one run only; the postfix gives all runs' rate.
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
+        )
+        self._worker = threading.Thread(target=self._work, name="pgjax-progress", daemon=True)
+        self._worker.start()
+
+    def __call__(self, metrics: dict) -> bool:
+        # Copies: the arrays the program lends the callback are not ours to keep.
+        self._rows.put(({name: np.array(values) for name, values in metrics.items()}, time.perf_counter()))
+        # Checked here rather than by the worker (it takes microseconds), so that a diverged
+        # run stops at the end of the block in which its last seed went NaN, every time.
+        for name, values in metrics.items():
+            if name not in NAN_UNTIL_FIRST_EPISODE and np.issubdtype(np.asarray(values).dtype, np.floating):
+                self.went_nan |= np.isnan(np.broadcast_to(values, self.went_nan.shape))
+        if self.went_nan.all() and self.stop is not None and not self.stop.requested:
+            self.stop.requested, self.stop.reason = True, "all seeds went NaN"
+        return self._stop_requested()
+
+    def _stop_requested(self) -> bool:
+        return bool(self.stop is not None and self.stop.requested)
+
+    def _work(self) -> None:
+        while (item := self._rows.get()) is not None:
+            if self._error is None:
+                try:
+                    self._show(*item)
+                except BaseException as error:  # re-raised by close(); stop the run meanwhile
+                    self._error = error
+                    if self.stop is not None and not self.stop.requested:
+                        self.stop.requested, self.stop.reason = True, f"metrics could not be written ({error})"
+
+    def _show(self, metrics: dict, reported_at: float) -> None:
+        env_steps = int(np.max(metrics["env_steps"]))
+        if self.logger is not None:
+            self.logger.log(env_steps // self.config.batch_size, metrics)
+        returns = np.asarray(metrics["episode_return"], dtype=np.float64)
+        elapsed = max(reported_at - self.start_time, 1e-9)
+        self.bar.set_postfix(
+            {"env-steps/s": f"{(env_steps - self.initial_steps) * self.num_runs / elapsed:,.0f}",
+             "return": f"{np.nanmean(returns):.1f}" if np.any(np.isfinite(returns)) else "n/a"},
+            refresh=False,
+        )
+        self.bar.update(env_steps - self.bar.n)
+
+    def close(self) -> None:
+        """Write every queued row, close the bar, and re-raise an error the worker met."""
+        if self._worker is not None:
+            self._rows.put(None)
+            self._worker.join()
+            self._worker = None
+        if self.bar is not None:
+            self.bar.close()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
