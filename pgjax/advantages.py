@@ -132,14 +132,17 @@ def leave_one_out_baseline(returns: chex.Array) -> chex.Array:
     return (returns.sum(axis=1, keepdims=True) - returns) / (group_size - 1)
 
 
-def group_normalized_advantages(returns: chex.Array, epsilon: float = 1e-8) -> chex.Array:
+def group_normalized_advantages(returns: chex.Array, epsilon: float = 1e-8, scale_by_std: bool = True) -> chex.Array:
     """GRPO's group-relative advantage (Shao et al., 2024): each return standardised
     within its group.
 
     A_{g,k} = (R_{g,k} − mean_j R_{g,j}) / (std_j R_{g,j} + ε),  std the population std.
+    `scale_by_std=False` keeps only the centring, A = R − mean_j R (Dr. GRPO, Liu et al.,
+    2025: dividing by the std weights near-unanimous groups, too easy or too hard, most).
     `returns` `[G, K]`; returns `[G, K]` (0 for a group whose returns are all equal).
     """
     chex.assert_rank(returns, 2)
-    mean = returns.mean(axis=1, keepdims=True)
-    std = returns.std(axis=1, keepdims=True)
-    return (returns - mean) / (std + epsilon)
+    centred = returns - returns.mean(axis=1, keepdims=True)
+    if not scale_by_std:
+        return centred
+    return centred / (returns.std(axis=1, keepdims=True) + epsilon)

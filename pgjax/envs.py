@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import spaces
 
-from pgjax import tasks  # noqa: F401  (registers the memory tasks with gymnax)
+from pgjax import tasks, token_tasks  # noqa: F401  (register the memory and token tasks with gymnax)
 
 
 def make_env(name: str, **param_overrides: Any):

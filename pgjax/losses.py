@@ -47,6 +47,29 @@ def policy_gradient_loss(log_prob: chex.Array, advantages: chex.Array, mask: che
     return -masked_mean(log_prob * sg(advantages), mask)
 
 
+def clipped_surrogate_objective(
+    log_prob: chex.Array,
+    old_log_prob: chex.Array,
+    advantages: chex.Array,
+    clip_eps_low: chex.Numeric,
+    clip_eps_high: chex.Numeric,
+) -> tuple[chex.Array, chex.Array]:
+    """Per-sample clipped objective (to maximise) and the log-ratio it was built from:
+
+    r = exp(log π(a|s) − log π_old(a|s)),   min(r·A, clip(r, 1 − ε_low, 1 + ε_high)·A)
+
+    PPO clips symmetrically (ε_low = ε_high); DAPO's clip-higher raises ε_high. The ratio
+    is not differentiated through `old_log_prob` nor the objective through `advantages`.
+    """
+    check_positive("clip_eps_low", clip_eps_low)
+    check_positive("clip_eps_high", clip_eps_high)
+    log_ratio = log_prob - sg(old_log_prob)
+    ratio = jnp.exp(log_ratio)
+    advantages = sg(advantages)
+    clipped = jnp.clip(ratio, 1.0 - clip_eps_low, 1.0 + clip_eps_high) * advantages
+    return jnp.minimum(ratio * advantages, clipped), log_ratio
+
+
 def clipped_surrogate_loss(
     log_prob: chex.Array,
     old_log_prob: chex.Array,
@@ -65,12 +88,9 @@ def clipped_surrogate_loss(
     """
     chex.assert_equal_shape([log_prob, old_log_prob, advantages])
     check_positive("clip_eps", clip_eps)
-    log_ratio = log_prob - sg(old_log_prob)
+    objective, log_ratio = clipped_surrogate_objective(log_prob, old_log_prob, advantages, clip_eps, clip_eps)
     ratio = jnp.exp(log_ratio)
-    advantages = sg(advantages)
-    unclipped = ratio * advantages
-    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
-    loss = -masked_mean(jnp.minimum(unclipped, clipped), mask)
+    loss = -masked_mean(objective, mask)
     aux = {
         "approx_kl": sg(masked_mean((ratio - 1.0) - log_ratio, mask)),
         "clip_fraction": sg(masked_mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32), mask)),
