@@ -8,7 +8,8 @@ the environment ceiling and PPO's share of it (`ceiling`), Stable-Baselines3 bes
 pgjax (`sb3_peer`), scaling with environments, seeds and time to solve
 (`scaling`), hyperparameter-sweep scaling (`sweep_scaling`, when that script is
 present), the profile of one PPO iteration (`profile_iteration`), one process vs
-two local ones (`multiprocess`) and the progress callback's cost (`progress_cost`). Each script
+two local ones (`multiprocess`), the progress callback's cost (`progress_cost`) and token
+generation with and without the transformer's key/value cache (`token_generation`). Each script
 also runs on its own (`python -m benchmarks.<name> [--quick]`) and writes
 `benchmarks/<name>.md` and PNGs; this one adds a header, a paragraph on what limits
 the speed (written from the measured figures) and joins them into the README.
@@ -39,7 +40,8 @@ SECTIONS = (
     ("sweep_scaling", "hyperparameter sweeps: runs per program vs throughput"),
     ("profile_iteration", "where one PPO iteration spends its time, and the optimisations measured"),
     ("multiprocess", "1 process x 4 CPU devices vs 2 local processes x 2 devices (--distributed)"),
-    ("progress_cost", "what pgjax train's per-iteration progress callback costs against none"),
+    ("progress_cost", "what pgjax train's progress callback costs against none, per iteration and in blocks"),
+    ("token_generation", "generated tokens/s of the causal transformer with and without its key/value cache"),
 )
 EXTRA_VERSIONS = ("torch", "stable-baselines3", "gymnasium")
 

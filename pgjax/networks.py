@@ -22,8 +22,9 @@ Training code never calls a flax module directly; it calls a *network*, an objec
 for PPO on control tasks; image observations `[H, W, C]`, as in MinAtar, go through a
 small CNN torso, everything else is flattened into an MLP). `Recurrent` wraps
 `RecurrentActorCritic`: an embedding, one `flax.linen.GRUCell` shared by actor and
-critic, then separate MLP heads. `make_network` builds the one a config names
-(`network="mlp" | "gru"`, or a name added with `register_network`).
+critic, then separate MLP heads. `pgjax.transformer.Transformer` is a causal transformer
+for token tasks whose carry is a key/value cache. `make_network` builds the one a config
+names (`network="mlp" | "gru" | "transformer"`, or a name added with `register_network`).
 """
 
 from __future__ import annotations
@@ -273,6 +274,8 @@ NetworkFactory = Callable[..., Any]
 class NetworkKind:
     factory: NetworkFactory  # (action_dim, discrete, obs_ndim, config) -> network
     recurrent: bool
+    # The factory takes the observation's shape (a tuple) in place of its number of axes.
+    obs_shape: bool = False
 
 
 def _mlp(action_dim, discrete, obs_ndim, config):
@@ -289,16 +292,28 @@ def _gru(action_dim, discrete, obs_ndim, config):
     ))
 
 
-NETWORKS: dict[str, NetworkKind] = {"mlp": NetworkKind(_mlp, False), "gru": NetworkKind(_gru, True)}
+def _transformer(action_dim, discrete, obs_shape, config):
+    # Imported when built, not at the top: pgjax.transformer builds on this module.
+    from pgjax.transformer import transformer_network
+
+    return transformer_network(action_dim, discrete, obs_shape, config)
 
 
-def register_network(name: str, factory: NetworkFactory, recurrent: bool) -> None:
+NETWORKS: dict[str, NetworkKind] = {
+    "mlp": NetworkKind(_mlp, False),
+    "gru": NetworkKind(_gru, True),
+    "transformer": NetworkKind(_transformer, True, obs_shape=True),
+}
+
+
+def register_network(name: str, factory: NetworkFactory, recurrent: bool, obs_shape: bool = False) -> None:
     """Make `network=name` build `factory(action_dim, discrete, obs_ndim, config)`, an object
-    with the interface above. `recurrent` says whether its carry is a real memory (learning
-    then replays whole environment sequences)."""
+    with the interface above (`factory(action_dim, discrete, obs_shape, config)` with
+    `obs_shape=True`). `recurrent` says whether its carry is a real memory (learning then
+    replays whole environment sequences)."""
     if name in NETWORKS:
         raise ValueError(f"network: {name!r} is already registered")
-    NETWORKS[name] = NetworkKind(factory, recurrent)
+    NETWORKS[name] = NetworkKind(factory, recurrent, obs_shape)
 
 
 def make_network(config, env, env_params):
@@ -307,6 +322,7 @@ def make_network(config, env, env_params):
 
     discrete = is_discrete(env, env_params)
     action_space = env.action_space(env_params)
-    obs_ndim = len(env.observation_space(env_params).shape)
+    obs_shape = tuple(env.observation_space(env_params).shape)
     action_dim = action_space.n if discrete else action_space.shape[0]
-    return NETWORKS[config.network].factory(action_dim, discrete, obs_ndim, config)
+    kind = NETWORKS[config.network]
+    return kind.factory(action_dim, discrete, obs_shape if kind.obs_shape else len(obs_shape), config)

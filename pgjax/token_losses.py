@@ -96,6 +96,30 @@ def aggregation_weights(mask: chex.Array, mode: str, max_len: int | None = None)
     return mask / (num_sequences * max_len)
 
 
+def aggregation_scale(mask: chex.Array, mode: str, max_len: int | None = None) -> chex.Array:
+    """Per-token factors s `[B, T]` that turn the token mean under `mask` into the
+    aggregation `mode`: Σ m·s·x / Σ m = `aggregate(x, mask, mode)` over the whole batch.
+
+    With L̄ the mean completion length: token-mean s = 1; seq-mean-token-mean s = L̄ / L_b;
+    seq-mean-token-sum s = L̄; seq-mean-token-sum-norm s = L̄ / T_max. Learning that shuffles
+    single tokens into minibatches takes the token mean of s·x in each, an estimate of the
+    whole batch's aggregate (for token-mean, exactly verl's per-minibatch token mean).
+    """
+    chex.assert_rank(mask, 2)
+    check_choice("loss_agg_mode", mode, AGGREGATIONS)
+    mask = jnp.asarray(mask, jnp.float32)
+    if mode == "token-mean":
+        return jnp.ones_like(mask)
+    mean_length = mask.sum() / mask.shape[0]
+    if mode == "seq-mean-token-mean":
+        return jnp.broadcast_to(mean_length / jnp.maximum(mask.sum(axis=1, keepdims=True), 1.0), mask.shape)
+    if mode == "seq-mean-token-sum":
+        return jnp.broadcast_to(mean_length, mask.shape)
+    max_len = mask.shape[1] if max_len is None else max_len
+    check_positive("max_len", max_len)
+    return jnp.broadcast_to(mean_length / max_len, mask.shape)
+
+
 def aggregate(values: chex.Array, mask: chex.Array, mode: str, max_len: int | None = None) -> chex.Array:
     """Σ w · x: a per-token quantity `values [B, T]` reduced to a scalar under `mask` by the
     aggregation `mode` (see `aggregation_weights`)."""

@@ -9,7 +9,7 @@ prompt, as RLOO and GRPO need.
 
 One vocabulary serves every task: the digits 0–9, `+`, `=` (ends the prompt), `EOS` and
 `PAD`. The observation is the whole sequence so far, one-hot, `[max_len, VOCAB]` (`PAD`
-after the last token): an MLP reads it flattened, the causal transformer (`pgjax.networks`,
+after the last token): an MLP reads it flattened, the causal transformer (`pgjax.transformer`,
 `network="transformer"`) reads the token ids.
 
 Tasks (`TOKEN_TASKS`):
@@ -276,3 +276,43 @@ def is_token_task(name: str) -> bool:
 for _name, _factory in TOKEN_TASKS.items():
     if _name not in gymnax.registered_envs:
         gymnax.register(_name, _factory)
+
+
+def evaluate_heldout(config, state, greedy: bool = True, key=None) -> dict:
+    """Generate an answer to every held-out prompt of `config.env` with the trained policy
+    (`state.params`; greedy decoding by default, else sampled with `key`); see `answer_heldout`."""
+    from pgjax.algorithms.build import build  # token tasks otherwise need nothing from algorithms
+
+    env, _ = gymnax.make(config.env)
+    if not isinstance(env, TokenTask):
+        raise ValueError(f"env: {config.env} is not a token task (one of {', '.join(TOKEN_TASKS)})")
+    network = build(config, num_envs=len(env.heldout_prompts())).network
+    return answer_heldout(env, network, state.params, greedy, key)
+
+
+def answer_heldout(env: TokenTask, network, params, greedy: bool = True, key=None) -> dict:
+    """`network` (the `pgjax.networks` interface) answers every held-out prompt of `env`.
+    Returns `{"exact_match": share of answers exactly right, "reward": mean reward,
+    "length": mean completion length}`, scalars (pure and jit-able)."""
+    prompts = jnp.asarray(env.heldout_prompts())
+    num_prompts = len(prompts)
+    env_params = env.default_params
+    obs, env_state = jax.vmap(env.reset_with_prompt)(prompts)
+    key = jax.random.key(0) if key is None else key
+
+    def step(loop, step_key):
+        obs, env_state, carry, reset, done, reward, length = loop
+        carry, dist = network.policy(params, carry, obs, reset)
+        action = dist.mode() if greedy else dist.sample(step_key)
+        obs, env_state, step_reward, ended, _ = jax.vmap(env.step_env, in_axes=(None, 0, 0, None))(
+            step_key, env_state, action, env_params
+        )
+        reward = jnp.where(done, reward, step_reward)
+        length = length + (~done).astype(jnp.float32)
+        return (obs, env_state, carry, jnp.zeros_like(reset), done | ended, reward, length), None
+
+    start = (obs, env_state, network.initial_carry(num_prompts), jnp.ones(num_prompts, bool),
+             jnp.zeros(num_prompts, bool), jnp.zeros(num_prompts), jnp.zeros(num_prompts))
+    final, _ = jax.lax.scan(step, start, jax.random.split(key, env.max_answer))
+    reward = final[5]
+    return {"exact_match": jnp.mean(reward == 1.0), "reward": jnp.mean(reward), "length": jnp.mean(final[6])}

@@ -9,6 +9,7 @@ from pgjax.advantages import group_normalized_advantages
 from pgjax.token_losses import (
     AGGREGATIONS,
     aggregate,
+    aggregation_scale,
     batch_normalized_advantages,
     clipped_surrogate_loss,
     kl_estimate,
@@ -105,6 +106,17 @@ def test_aggregation_modes_match_their_formulas(mode):
     max_len = 8
     np.testing.assert_allclose(aggregate(values, mask, mode, max_len), reference_aggregate(values, mask, mode, max_len),
                                rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", AGGREGATIONS)
+def test_the_token_mean_of_the_scaled_values_is_the_aggregate(mode):
+    mask, _ = completion_mask()
+    values = RNG.normal(size=(B, T)).astype(np.float32)
+    scale = np.asarray(aggregation_scale(mask, mode, 8))
+    token_mean = (mask * scale * values).sum() / mask.sum()
+    np.testing.assert_allclose(token_mean, reference_aggregate(values, mask, mode, 8), rtol=1e-5)
+    if mode == "token-mean":
+        assert np.all(scale == 1.0)  # exactly: the default leaves the existing algorithms' numbers alone
 
 
 def test_the_modes_weigh_long_and_short_completions_differently():

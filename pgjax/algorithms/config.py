@@ -28,6 +28,7 @@ from flax import struct
 
 from pgjax import tasks  # noqa: F401  (registers the memory tasks with gymnax)
 from pgjax.networks import ACTIVATIONS, NETWORKS
+from pgjax.token_losses import AGGREGATIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +53,7 @@ HIDDEN_SIZES = Rule(
 )
 ACTIVATION = Rule(lambda v: v in ACTIVATIONS, f"must be one of {', '.join(ACTIVATIONS)}")
 NETWORK = Rule(
-    lambda v: v in NETWORKS, "must be one of the registered networks: mlp, gru, or a name added with "
+    lambda v: v in NETWORKS, "must be one of the registered networks: mlp, gru, transformer, or a name added with "
     "pgjax.networks.register_network",
 )
 ENV_PARAMS = Rule(
@@ -66,6 +67,12 @@ NON_NEGATIVE = Rule(lambda v: np.all(v >= 0), "must be >= 0")
 UNIT_INTERVAL = Rule(lambda v: np.all((v >= 0) & (v <= 1)), "must be in [0, 1]")
 OPEN_UNIT_INTERVAL = Rule(lambda v: np.all((v > 0) & (v < 1)), "must be in (0, 1)")
 DISCOUNT = Rule(lambda v: np.all((v >= 0) & (v <= 1)), "must be in [0, 1]")
+
+
+def one_of(choices) -> Rule:
+    """A rule for a field that names one of `choices`."""
+    choices = tuple(choices)
+    return Rule(lambda v: v in choices, f"must be one of {', '.join(choices)}")
 
 
 def suggest(name: str, known) -> list[str]:
@@ -110,8 +117,16 @@ class BaseConfig:
     total_timesteps: int = static(500_000, POSITIVE_INT, "environment steps over the whole run")
     hidden_sizes: tuple = static((64, 64), HIDDEN_SIZES, "hidden layer widths of actor and critic")
     activation: str = static("tanh", ACTIVATION, "hidden activation")
-    network: str = static("mlp", NETWORK, "mlp (feed-forward) or gru (recurrent, a memory of past observations)")
+    network: str = static(
+        "mlp", NETWORK,
+        "mlp (feed-forward), gru (recurrent, a memory of past observations) or transformer (causal, over "
+        "token observations, a key/value cache of the sequence so far)",
+    )
     gru_size: int = static(128, POSITIVE_INT, "hidden state size of the gru network")
+    d_model: int = static(64, POSITIVE_INT, "width of the transformer network (a multiple of num_heads)")
+    num_layers: int = static(2, POSITIVE_INT, "blocks of the transformer network")
+    num_heads: int = static(4, POSITIVE_INT, "attention heads of the transformer network")
+    max_len: int = static(32, POSITIVE_INT, "longest sequence the transformer network's cache holds")
     anneal_lr: bool = static(True, BOOL, "decay the learning rate linearly to zero")
     normalize_observations: bool = static(False, BOOL, "standardise observations with running statistics")
     scale_rewards: bool = static(False, BOOL, "divide rewards by the running std of the discounted return")
@@ -155,6 +170,9 @@ class BaseConfig:
                 f"total_timesteps: must be at least num_envs * num_steps = {self.batch_size} "
                 f"(one iteration), got {self.total_timesteps}"
             )
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model: must be divisible by num_heads = {self.num_heads} (each head gets "
+                             f"d_model / num_heads dimensions), got {self.d_model}")
         # Every algorithm that cuts its batch into minibatches needs equal ones.
         num_minibatches = getattr(self, "num_minibatches", 1)
         if self.recurrent:
@@ -251,6 +269,11 @@ class EpisodicConfig(BaseConfig):
         "the episode length (an episode still running at the window's end is cut)",
     )
     ent_coef: float = hyper(0.0, NON_NEGATIVE, "entropy bonus coefficient")
+    loss_agg_mode: str = static(
+        "token-mean", one_of(AGGREGATIONS),
+        "how the policy loss's per-step terms are averaged over the episodes (verl's names: token-mean, "
+        "seq-mean-token-mean, seq-mean-token-sum, seq-mean-token-sum-norm; see pgjax.token_losses)",
+    )
 
     def check(self):
         super().check()

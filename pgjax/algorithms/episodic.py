@@ -9,6 +9,7 @@ from pgjax import losses
 from pgjax.advantages import discounted_returns
 from pgjax.algorithms.build import Setup, TrainState
 from pgjax.algorithms.learning import gradient_step, learning_rate
+from pgjax.token_losses import aggregation_scale
 
 
 def reward_to_go(config, episodes) -> chex.Array:
@@ -27,6 +28,13 @@ def group_returns(config, episodes) -> chex.Array:
     return reward_to_go(config, episodes)[0].reshape(config.num_groups, config.group_size)
 
 
+def step_scale(config, episodes) -> chex.Array:
+    """`[T, num_envs]` factors that make a mean over the alive steps the loss aggregation
+    `config.loss_agg_mode` over the episodes (each environment's first episode is one
+    sequence; see `pgjax.token_losses.aggregation_scale`). All ones for token-mean."""
+    return aggregation_scale(episodes.alive.T, config.loss_agg_mode).T
+
+
 def masked_policy_gradient_step(config, setup: Setup, state: TrainState, episodes, advantages, value_targets=None):
     """One Adam step on the Monte-Carlo policy-gradient loss over the alive steps:
 
@@ -34,17 +42,19 @@ def masked_policy_gradient_step(config, setup: Setup, state: TrainState, episode
             [+ vf_coef · ½ mean_alive((V(s) − y)²)   when `value_targets` y are given]
 
     `advantages`, `value_targets` `[T, num_envs]`; every mean is under the mask
-    `episodes.alive`, so the steps after each first episode count for nothing.
+    `episodes.alive`, so the steps after each first episode count for nothing, and the
+    policy term is aggregated over the episodes by `config.loss_agg_mode` (`step_scale`).
     Returns `(state, metrics)`.
     """
     chex.assert_equal_shape([advantages, episodes.alive])
     step_size = learning_rate(config, state.iteration)
     network = setup.network
     alive = episodes.alive
+    scaled_advantages = advantages * step_scale(config, episodes)
 
     def loss_fn(params, episodes):
         _, dist, values = network.unroll(params, (), episodes.obs, episodes.reset)
-        policy_loss = losses.policy_gradient_loss(dist.log_prob(episodes.action), advantages, mask=alive)
+        policy_loss = losses.policy_gradient_loss(dist.log_prob(episodes.action), scaled_advantages, mask=alive)
         entropy = losses.masked_mean(dist.entropy(), alive)
         loss = policy_loss - config.ent_coef * entropy
         metrics = {"policy_loss": policy_loss, "entropy": entropy}

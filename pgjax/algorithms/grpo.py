@@ -1,37 +1,61 @@
-"""Group-relative policy optimisation (Shao et al., 2024), for environments.
+"""Group-relative policy optimisation (Shao et al., 2024), for environments and token tasks.
 
 One iteration: `num_groups` groups of `group_size` = K episodes, each group
-started from one shared state (as in RLOO). Each episode's return is
-standardised within its group, A_{g,k} = (R_{g,k} − mean_g R) / (std_g R + ε), and
-given to every step of the episode; no critic. Then `update_epochs ×
+started from one shared state (as in RLOO; on a token task, one shared prompt). Each
+episode's return is standardised within its group, A_{g,k} = (R_{g,k} − mean_g R) /
+(std_g R + ε), and given to every step of the episode; no critic. Then `update_epochs ×
 num_minibatches` Adam steps on
 
-    L = clipped_surrogate(π_θ, π_old, A) + kl_coef · mean KL(π_θ ‖ π_ref) − ent_coef · entropy,
+    L = clipped_surrogate(π_θ, π_old, A) + kl_coef · KL(π_θ ‖ π_ref) − ent_coef · entropy,
 
-all means over the steps of the episodes (not the masked steps after them).
-π_ref is the initial policy, frozen in the `TrainState`.
+means over the steps of the episodes (not the masked steps after them), the surrogate and
+the KL aggregated over the episodes by `loss_agg_mode`. π_ref is the initial policy,
+frozen in the `TrainState`. The variants of the LLM literature are switches:
+
+- Dr. GRPO (Liu et al., 2025): `scale_by_std=False, loss_agg_mode="seq-mean-token-sum-norm"`;
+- DAPO's clip-higher (Yu et al., 2025): `clip_higher=0.08` (ε_high = clip_eps + 0.08);
+- REINFORCE++ (Hu, 2025): `baseline="batch"` (per-step returns-to-go standardised over
+  every step of the batch instead of within groups), usually with `kl_in_reward=True`;
+- the KL: `kl_estimator` exact (from both distributions) or Schulman's k1, k2, k3 from
+  the sampled actions; in the loss per step (GRPO) or, with `kl_in_reward`, subtracted
+  from the rewards of the steps, so the episode's return carries it (PPO-for-RLHF, RLOO).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 from flax import struct
 
 from pgjax import losses
-from pgjax.advantages import group_normalized_advantages
+from pgjax.advantages import group_normalized_advantages, masked_normalize
 from pgjax.algorithms import acting, build, driver, episodic, learning
-from pgjax.algorithms.config import NON_NEGATIVE, POSITIVE, POSITIVE_INT, GroupConfig, hyper, static
+from pgjax.algorithms.config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, GroupConfig, hyper, one_of, static
 from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
+from pgjax.token_losses import KL_ESTIMATORS, kl_estimate
+
+BASELINES = ("group", "batch")
 
 
 @struct.dataclass
 class Config(GroupConfig):
     update_epochs: int = static(4, POSITIVE_INT, "passes over each batch")
     num_minibatches: int = static(4, POSITIVE_INT, "minibatches per pass")
-    clip_eps: float = hyper(0.2, POSITIVE, "surrogate clip range ε")
+    clip_eps: float = hyper(0.2, POSITIVE, "surrogate clip range ε (ε_low)")
+    clip_higher: float = hyper(0.0, NON_NEGATIVE, "DAPO's clip-higher: ε_high = clip_eps + clip_higher (DAPO: 0.08)")
     kl_coef: float = hyper(0.0, NON_NEGATIVE, "β, weight of the KL penalty to the reference (initial) policy")
+    kl_estimator: str = static(
+        "exact", one_of(("exact",) + KL_ESTIMATORS),
+        "KL(π‖π_ref) per step: exact (from the two distributions) or sampled-action estimators k1, k2, k3",
+    )
+    kl_in_reward: bool = static(False, BOOL, "subtract β·KL from the rewards (sequence level) instead of the loss")
+    scale_by_std: bool = static(True, BOOL, "divide by the group's std of returns (False: Dr. GRPO)")
+    baseline: str = static(
+        "group", one_of(BASELINES),
+        "group: GRPO's group-relative advantage; batch: REINFORCE++ (returns-to-go standardised over the batch)",
+    )
     advantage_eps: float = hyper(1e-8, POSITIVE, "ε added to the group std of the returns")
 
     # Groups as in GroupConfig's defaults: 4 groups of 4 episodes.
@@ -52,34 +76,70 @@ def init(config: Config, key) -> TrainState:
     return state.replace(reference_params=state.params)
 
 
+def step_kl(config: Config, dist, reference, action):
+    """KL(π ‖ π_ref) per step `[...]`, exact or estimated from the sampled `action`."""
+    if config.kl_estimator == "exact":
+        return dist.kl(reference)
+    return kl_estimate(dist.log_prob(action), reference.log_prob(action), config.kl_estimator)
+
+
+def advantages_of(config: Config, episodes):
+    """`(advantages [T, num_envs], returns [num_groups, group_size])` of the episodes' steps."""
+    returns = episodic.group_returns(config, episodes)
+    if config.baseline == "group":
+        advantages = group_normalized_advantages(returns, config.advantage_eps, config.scale_by_std)
+        return jnp.broadcast_to(advantages.reshape(-1), episodes.alive.shape), returns
+    return masked_normalize(episodic.reward_to_go(config, episodes), episodes.alive), returns
+
+
 def update(config: Config, state: TrainState):
     setup = build.build(config)
     state, episodes = acting.collect_episodes(config, setup, state, group_size=config.group_size)
-    advantages = group_normalized_advantages(episodic.group_returns(config, episodes), config.advantage_eps)
-    # Each step gets its episode's advantage; every mean below is under the mask of the
-    # episodes' steps (`alive`), also inside a shuffled minibatch.
-    step_advantages = jnp.broadcast_to(advantages.reshape(-1), episodes.alive.shape)
     policy = lambda params, obs: setup.network.unroll_policy(params, (), obs, ())  # noqa: E731
     # π_ref never changes within an iteration: evaluate it once on the batch, not in every minibatch step.
     reference = policy(state.reference_params, episodes.obs)
+    if config.kl_in_reward:
+        behaviour_kl = step_kl(config, policy(state.params, episodes.obs), reference, episodes.action)
+        episodes = episodes.replace(reward=episodes.reward - config.kl_coef * jax.lax.stop_gradient(behaviour_kl)
+                                    * episodes.alive)
+    advantages, returns = advantages_of(config, episodes)
+    # Every mean below is under the mask of the episodes' steps (`alive`), also inside a
+    # shuffled minibatch; `scale` turns the policy terms' means into `loss_agg_mode`.
+    scale = episodic.step_scale(config, episodes)
     batch = learning.flatten_time(
-        (episodes.obs, episodes.action, episodes.log_prob, step_advantages, episodes.alive, reference)
+        (episodes.obs, episodes.action, episodes.log_prob, advantages, episodes.alive, reference, scale)
     )
+    clip_low, clip_high = config.clip_eps, config.clip_eps + config.clip_higher
 
     def loss_fn(params, minibatch):
-        obs, action, old_log_prob, advantages, alive, reference = minibatch
+        obs, action, old_log_prob, advantages, alive, reference, scale = minibatch
         dist = policy(params, obs)
-        surrogate, aux = losses.clipped_surrogate_loss(
-            dist.log_prob(action), old_log_prob, advantages, config.clip_eps, mask=alive
+        objective, log_ratio = losses.clipped_surrogate_objective(
+            dist.log_prob(action), old_log_prob, advantages, clip_low, clip_high
         )
-        kl = losses.masked_mean(dist.kl(reference), alive)
-        entropy = losses.masked_mean(dist.entropy(), alive)
-        loss = surrogate + losses.kl_penalty(kl, config.kl_coef) - config.ent_coef * entropy
-        return loss, {"policy_loss": surrogate, "reference_kl": kl, "entropy": entropy, **aux}
+        surrogate = -losses.masked_mean(objective * scale, alive)
+        kl = step_kl(config, dist, reference, action)
+        loss = surrogate - config.ent_coef * losses.masked_mean(dist.entropy(), alive)
+        if not config.kl_in_reward:
+            loss = loss + losses.kl_penalty(losses.masked_mean(kl * scale, alive), config.kl_coef)
+        ratio = jnp.exp(log_ratio)
+        below, above = (ratio < 1.0 - clip_low) & (advantages < 0), (ratio > 1.0 + clip_high) & (advantages > 0)
+        return loss, {
+            "policy_loss": surrogate,
+            "reference_kl": losses.masked_mean(kl, alive),
+            "entropy": losses.masked_mean(dist.entropy(), alive),
+            "approx_kl": jax.lax.stop_gradient(losses.masked_mean((ratio - 1.0) - log_ratio, alive)),
+            "clip_fraction": losses.masked_mean(((ratio < 1.0 - clip_low) | (ratio > 1.0 + clip_high)) * 1.0, alive),
+            "clip_fraction_low": losses.masked_mean(below * 1.0, alive),
+            "clip_fraction_high": losses.masked_mean(above * 1.0, alive),
+        }
 
     state, learn_metrics = learning.descend(
         config, setup, state, loss_fn, batch, config.update_epochs, config.num_minibatches
     )
+    # TRL's names: the spread of the returns, and the share of groups that teach nothing.
+    learn_metrics = {**learn_metrics, "reward_std": returns.std(),
+                     "frac_reward_zero_std": jnp.mean(returns.std(axis=1) == 0)}
     return acting.finish_iteration(config, state, episodes, learn_metrics)
 
 

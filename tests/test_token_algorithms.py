@@ -1,0 +1,91 @@
+"""The algorithms on token tasks: GRPO's LLM-literature switches, the held-out evaluation,
+and learning 2-digit reversal."""
+
+import gymnax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pgjax import grpo, rloo
+from pgjax.distributions import Categorical
+from pgjax.token_tasks import PAD, answer_heldout, decode, evaluate_heldout
+
+TOKENS = dict(num_envs=16, num_groups=4, group_size=4, num_steps=2, hidden_sizes=(16,),
+              update_epochs=1, num_minibatches=2, total_timesteps=16 * 2 * 2)
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        # Dr. GRPO with DAPO's clip-higher and the k3 estimator in the loss
+        dict(scale_by_std=False, loss_agg_mode="seq-mean-token-sum-norm", clip_higher=0.08, kl_estimator="k3",
+             kl_coef=0.1),
+        # REINFORCE++: batch-normalised returns-to-go, k1 KL folded into the rewards
+        dict(baseline="batch", kl_in_reward=True, kl_estimator="k1", kl_coef=0.1, loss_agg_mode="seq-mean-token-mean"),
+    ],
+)
+def test_grpo_variants_run_on_a_token_task_and_report_trl_metrics(switches):
+    config = grpo.Config.for_env("Reverse2-tokens-v0", **TOKENS, **switches)
+    state, metrics = jax.jit(grpo.train)(config, jax.random.key(0))
+    for name in ("reward_std", "frac_reward_zero_std", "reference_kl", "entropy", "clip_fraction_low",
+                 "clip_fraction_high", "episode_length"):
+        assert np.all(np.isfinite(metrics[name])), name
+    assert 0.0 <= float(metrics["frac_reward_zero_std"][0]) <= 1.0
+    np.testing.assert_array_equal(metrics["episode_length"], 2.0)  # a 2-digit answer is 2 tokens
+    result = jax.jit(lambda state: evaluate_heldout(config, state))(state)
+    assert 0.0 <= float(result["exact_match"]) <= float(result["reward"]) <= 1.0
+
+
+@pytest.mark.parametrize(
+    "module, fields, field, rule",
+    [
+        (grpo, dict(loss_agg_mode="mean"), "loss_agg_mode", "one of token-mean"),
+        (rloo, dict(loss_agg_mode="seq-sum"), "loss_agg_mode", "one of token-mean"),
+        (grpo, dict(kl_estimator="k4"), "kl_estimator", "one of exact, k1, k2, k3"),
+        (grpo, dict(baseline="critic"), "baseline", "one of group, batch"),
+        (grpo, dict(clip_higher=-0.1), "clip_higher", ">= 0"),
+        (grpo, dict(num_envs=16, num_groups=16, group_size=1), "group_size", "at least 2"),
+    ],
+)
+def test_token_switches_are_validated_naming_the_field(module, fields, field, rule):
+    with pytest.raises(ValueError, match=f"{field}: .*{rule}"):
+        module.Config.for_env("Reverse2-tokens-v0", **{**TOKENS, **fields} if module is grpo else fields)
+
+
+def test_heldout_answers_of_a_policy_that_reads_the_prompt_are_all_right():
+    """A stand-in network that answers 2-digit reversal from the prompt gets exact match 1;
+    one that always says 0 gets the held-out prompts' share of right digits."""
+    env = gymnax.make("Reverse2-tokens-v0")[0]
+
+    class Answering:
+        def __init__(self, right):
+            self.right = right
+
+        def initial_carry(self, n):
+            return ()
+
+        def policy(self, params, carry, obs, reset):
+            tokens = jnp.argmax(obs, -1)  # "ab=" then the answer so far
+            first = jnp.sum(tokens != PAD, axis=-1) == 3
+            answer = jnp.where(first, tokens[:, 1], tokens[:, 0]) if self.right else jnp.zeros_like(tokens[:, 0])
+            return carry, Categorical(jax.nn.one_hot(answer, 14) * 50.0)
+
+    result = answer_heldout(env, Answering(True), None)
+    assert float(result["exact_match"]) == 1.0 == float(result["reward"]) and float(result["length"]) == 2.0
+    prompts = [decode(env.reset_with_prompt(i)[1].tokens[:2]) for i in env.heldout_prompts()]
+    zeros = np.mean([(p[1] == "0") / 2 + (p[0] == "0") / 2 for p in prompts])
+    assert float(answer_heldout(env, Answering(False), None)["reward"]) == pytest.approx(zeros)
+
+
+@pytest.mark.learning
+def test_grpo_learns_two_digit_reversal(seed_offset):
+    """Random answers score ≈ 0.07 per position; GRPO's mean training reward over the last 20
+    of 200 iterations reached 0.68–0.78 on every seed of two offsets (4 seeds each)."""
+    config = grpo.Config.for_env(
+        "Reverse2-tokens-v0", num_envs=128, num_groups=16, group_size=8, num_steps=2, total_timesteps=128 * 2 * 200,
+        learning_rate=3e-3, hidden_sizes=(128, 128), update_epochs=2, num_minibatches=2,
+    )
+    _, metrics = jax.jit(grpo.train_batch)(config, jax.random.split(jax.random.key(40 + seed_offset), 4))
+    final = np.asarray(metrics["episode_return"])[-20:].mean(axis=0)
+    assert np.sum(final >= 0.6) >= 3, final
