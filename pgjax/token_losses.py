@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from pgjax.advantages import masked_normalize
-from pgjax.losses import check_positive, clipped_surrogate_objective
+from pgjax.losses import check_positive, clipped_surrogate_objective, masked_mean
 
 sg = jax.lax.stop_gradient
 
@@ -142,22 +142,30 @@ def clipped_surrogate_loss(
 
         r = exp(log π_θ − log π_old),  L = −aggregate(min(r·A, clip(r, 1 − ε_low, 1 + ε_high)·A))
 
-    `clip_eps_high=None` means ε_high = ε_low (PPO). All arrays `[B, T]`. Returns `(L, aux)`:
-    `approx_kl` (mean of (r − 1) − log r), `clip_fraction_low` (share of tokens whose
-    objective the lower bound clips: r < 1 − ε_low where A < 0), `clip_fraction_high` (r >
-    1 + ε_high where A > 0), all token means under the mask and not differentiated.
+    `clip_eps_high=None` means ε_high = ε_low (PPO). All arrays `[B, T]`. Returns `(L, aux)`,
+    `aux` the token means of `clip_statistics`.
     """
     chex.assert_equal_shape([log_prob, old_log_prob, advantages, mask])
     clip_eps_high = clip_eps_low if clip_eps_high is None else clip_eps_high
     objective, log_ratio = clipped_surrogate_objective(log_prob, old_log_prob, advantages, clip_eps_low, clip_eps_high)
-    ratio = jnp.exp(log_ratio)
-    mean = lambda x: aggregate(x.astype(jnp.float32), mask, "token-mean")  # noqa: E731
-    aux = {
-        "approx_kl": sg(mean((ratio - 1.0) - log_ratio)),
-        "clip_fraction_low": sg(mean((ratio < 1.0 - clip_eps_low) & (advantages < 0))),
-        "clip_fraction_high": sg(mean((ratio > 1.0 + clip_eps_high) & (advantages > 0))),
-    }
+    aux = clip_statistics(log_ratio, advantages, clip_eps_low, clip_eps_high, mask)
     return -aggregate(objective, mask, mode, max_len), aux
+
+
+def clip_statistics(log_ratio, advantages, clip_eps_low, clip_eps_high, mask) -> dict[str, chex.Array]:
+    """Token means under `mask` (not differentiated): `approx_kl` ((r − 1) − log r),
+    `clip_fraction` (r outside [1 − ε_low, 1 + ε_high]), and TRL's `clip_fraction_low` /
+    `_high` (where that bound clips the objective: r < 1 − ε_low with A < 0, r > 1 + ε_high
+    with A > 0). Any shapes, all equal."""
+    ratio = jnp.exp(log_ratio)
+    below, above = ratio < 1.0 - clip_eps_low, ratio > 1.0 + clip_eps_high
+    mean = lambda x: sg(masked_mean(x.astype(jnp.float32), mask))  # noqa: E731
+    return {
+        "approx_kl": mean((ratio - 1.0) - log_ratio),
+        "clip_fraction": mean(below | above),
+        "clip_fraction_low": mean(below & (advantages < 0)),
+        "clip_fraction_high": mean(above & (advantages > 0)),
+    }
 
 
 def sequence_rewards_to_go(rewards: chex.Array, mask: chex.Array, gamma: chex.Numeric = 1.0) -> chex.Array:

@@ -34,7 +34,7 @@ from pgjax.advantages import group_normalized_advantages, masked_normalize
 from pgjax.algorithms import acting, build, driver, episodic, learning
 from pgjax.algorithms.config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, GroupConfig, hyper, one_of, static
 from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
-from pgjax.token_losses import KL_ESTIMATORS, kl_estimate
+from pgjax.token_losses import KL_ESTIMATORS, clip_statistics, kl_estimate
 
 BASELINES = ("group", "batch")
 
@@ -99,7 +99,12 @@ def update(config: Config, state: TrainState):
     # π_ref never changes within an iteration: evaluate it once on the batch, not in every minibatch step.
     reference = policy(state.reference_params, episodes.obs)
     if config.kl_in_reward:
-        behaviour_kl = step_kl(config, policy(state.params, episodes.obs), reference, episodes.action)
+        # The behaviour policy's KL: its log-probabilities were kept by the rollout, so only
+        # the exact KL (which needs its whole distribution) evaluates it again.
+        if config.kl_estimator == "exact":
+            behaviour_kl = policy(state.params, episodes.obs).kl(reference)
+        else:
+            behaviour_kl = kl_estimate(episodes.log_prob, reference.log_prob(episodes.action), config.kl_estimator)
         episodes = episodes.replace(reward=episodes.reward - config.kl_coef * jax.lax.stop_gradient(behaviour_kl)
                                     * episodes.alive)
     advantages, returns = advantages_of(config, episodes)
@@ -119,19 +124,13 @@ def update(config: Config, state: TrainState):
         )
         surrogate = -losses.masked_mean(objective * scale, alive)
         kl = step_kl(config, dist, reference, action)
-        loss = surrogate - config.ent_coef * losses.masked_mean(dist.entropy(), alive)
+        entropy = losses.masked_mean(dist.entropy(), alive)
+        loss = surrogate - config.ent_coef * entropy
         if not config.kl_in_reward:
             loss = loss + losses.kl_penalty(losses.masked_mean(kl * scale, alive), config.kl_coef)
-        ratio = jnp.exp(log_ratio)
-        below, above = (ratio < 1.0 - clip_low) & (advantages < 0), (ratio > 1.0 + clip_high) & (advantages > 0)
         return loss, {
-            "policy_loss": surrogate,
-            "reference_kl": losses.masked_mean(kl, alive),
-            "entropy": losses.masked_mean(dist.entropy(), alive),
-            "approx_kl": jax.lax.stop_gradient(losses.masked_mean((ratio - 1.0) - log_ratio, alive)),
-            "clip_fraction": losses.masked_mean(((ratio < 1.0 - clip_low) | (ratio > 1.0 + clip_high)) * 1.0, alive),
-            "clip_fraction_low": losses.masked_mean(below * 1.0, alive),
-            "clip_fraction_high": losses.masked_mean(above * 1.0, alive),
+            "policy_loss": surrogate, "reference_kl": losses.masked_mean(kl, alive), "entropy": entropy,
+            **clip_statistics(log_ratio, advantages, clip_low, clip_high, alive),
         }
 
     state, learn_metrics = learning.descend(
