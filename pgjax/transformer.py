@@ -120,6 +120,13 @@ class CausalTransformer(nn.Module):
         return (tuple(keys), tuple(values)), logits, value
 
 
+def check_fits(length: int, max_len: int) -> None:
+    """A sequence of `length` tokens must fit the `max_len` positions the cache holds."""
+    if length > max_len:
+        raise ValueError(f"max_len: must be at least the task's sequence length {length} (the cache holds max_len "
+                         f"positions), got {max_len}")
+
+
 def _at(array, index):
     """`array[n, index[n]]` for `array [N, Q, ...]`, `index [N]`."""
     index = index.reshape(index.shape + (1,) * (array.ndim - 1))
@@ -144,9 +151,7 @@ class Transformer:
 
     def _tokens(self, obs):
         """`(token ids [..., L], lengths [...])` of one-hot observations `[..., L, vocab]`."""
-        if obs.shape[-2] > self.module.max_len:
-            raise ValueError(f"max_len: must be at least the observed sequence length {obs.shape[-2]}, "
-                             f"got {self.module.max_len}")
+        check_fits(obs.shape[-2], self.module.max_len)
         tokens = jnp.argmax(obs, axis=-1).astype(jnp.int32)
         # At least one position, so that the outputs are defined even for an all-PAD input.
         return tokens, jnp.maximum(jnp.sum(tokens != self.pad_token, axis=-1), 1)
@@ -235,9 +240,7 @@ class Transformer:
         """The full causal pass over whole sequences `tokens [B, L]` (ids) in one call:
         `(logits [B, L, action_dim], values [B, L])`; position p's logits are the policy
         for token p + 1, from tokens 0 … p only."""
-        if tokens.shape[-1] > self.module.max_len:
-            raise ValueError(f"max_len: must be at least the sequence length {tokens.shape[-1]}, "
-                             f"got {self.module.max_len}")
+        check_fits(tokens.shape[-1], self.module.max_len)
         positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
         cache = self._empty_cache(tokens.shape[0], tokens.shape[1])
         _, logits, values = self.module.apply(params, cache, tokens, positions, positions >= 0)
@@ -252,9 +255,7 @@ def transformer_network(action_dim, discrete, obs_shape, config) -> Transformer:
                          f"actions (the token tasks, pgjax.token_tasks), got observations of shape "
                          f"{tuple(obs_shape)}" + ("" if discrete else " and continuous actions"))
     length, vocab_size = obs_shape
-    if length > config.max_len:
-        raise ValueError(f"max_len: must be at least the task's sequence length {length} "
-                         f"(the cache holds max_len positions), got {config.max_len}")
+    check_fits(length, config.max_len)
     return Transformer(CausalTransformer(
         vocab_size=vocab_size, action_dim=action_dim, max_len=config.max_len, d_model=config.d_model,
         num_layers=config.num_layers, num_heads=config.num_heads,

@@ -152,7 +152,9 @@ def test_solves_cartpole_within_2m_steps(module, trained_returns, assert_reached
 
 
 @pytest.mark.learning
-@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[1])
+# One method is enough to show that episodic collection handles Catch's short episodes (each
+# method's learning is shown on CartPole above); the others cost CI time for no new evidence.
+@pytest.mark.parametrize("module", [grpo], ids=lambda m: m.__name__.rsplit(".", 1)[1])
 def test_beats_random_on_catch(module, trained_returns, assert_reached):
     config = module.Config.for_env("Catch-bsuite")
     # A random policy scores about -0.6.

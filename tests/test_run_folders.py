@@ -245,9 +245,17 @@ def test_a_callback_returning_true_stops_train_and_sweep():
 
 
 def test_reports_in_blocks_see_every_iteration_and_change_no_number():
-    config = ppo.Config.for_env("CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 6, hidden_sizes=(8,))
-    key = jax.random.key(5)
-    _, every = jax.jit(lambda key: ppo.train(config, key, lambda m: None))(key)
+    def update(config, state):
+        """A toy iteration whose numbers depend on the key it threads, as training's do."""
+        key, step_key = jax.random.split(state["key"])
+        iteration = state["iteration"] + 1
+        value = state["value"] + jax.random.normal(step_key)
+        return {"key": key, "value": value, "iteration": iteration}, {"env_steps": 128 * iteration, "value": value}
+
+    start = {"key": jax.random.key(5), "value": jnp.zeros(()), "iteration": jnp.zeros((), jnp.int32)}
+    run = lambda callback, k: jax.jit(  # noqa: E731
+        lambda state: driver.run_updates(update, None, state, 6, callback, report_every=k))(start)
+    _, every = run(lambda m: None, 1)
     seen = []
 
     def stop_at_two(metrics):
@@ -256,8 +264,8 @@ def test_reports_in_blocks_see_every_iteration_and_change_no_number():
 
     # Blocks of 3: the stop asked at iteration 2 takes effect at the block's end, iteration 3,
     # which was reported like every other; the numbers are those of per-iteration reports.
-    state, blocked = jax.jit(lambda key: ppo.train(config, key, stop_at_two, report_every=3))(key)
-    assert seen == [128, 256, 384] and int(state.iteration) == 3
+    state, blocked = run(stop_at_two, 3)
+    assert seen == [128, 256, 384] and int(state["iteration"]) == 3
     jax.tree.map(np.testing.assert_array_equal, {k: v[:3] for k, v in blocked.items()}, {k: v[:3] for k, v in every.items()})
     np.testing.assert_array_equal(blocked["env_steps"][3:], 0)
 

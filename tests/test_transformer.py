@@ -126,7 +126,7 @@ def test_config_rules():
 def test_ppo_trains_a_transformer_on_a_token_task():
     config = ppo.Config.for_env(
         "Reverse2-tokens-v0", network="transformer", num_envs=8, num_steps=2, total_timesteps=8 * 2 * 2,
-        num_minibatches=2, update_epochs=1, max_len=8, **SMALL,
+        num_minibatches=2, update_epochs=1, max_len=8, d_model=16, num_layers=1, num_heads=2,
     )
     _, metrics = jax.jit(ppo.train)(config, jax.random.key(0))
     assert metrics["env_steps"].shape == (2,)

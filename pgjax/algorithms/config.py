@@ -180,7 +180,7 @@ class BaseConfig:
                 raise ValueError(
                     f"network: {self.network!r} is recurrent, which {type(self).__module__.rsplit('.', 1)[-1]} "
                     f"does not support "
-                    f"(recurrent networks work with ppo, a2c and ppo_kl); use network='mlp'"
+                    f"(recurrent networks work with every algorithm but trpo); use network='mlp'"
                 )
             # Minibatches of a recurrent network are whole environment sequences.
             if self.num_envs % num_minibatches:
@@ -269,6 +269,8 @@ class EpisodicConfig(BaseConfig):
         "the episode length (an episode still running at the window's end is cut)",
     )
     ent_coef: float = hyper(0.0, NON_NEGATIVE, "entropy bonus coefficient")
+    # Each window starts a fresh episode, replayed from a fresh carry (`episodic.learning_layout`).
+    RECURRENT_NETWORKS: ClassVar[bool] = True
     loss_agg_mode: str = static(
         "token-mean", one_of(AGGREGATIONS),
         "how the policy loss's per-step terms are averaged over the episodes (verl's names: token-mean, "

@@ -1,5 +1,10 @@
-"""What the Monte-Carlo methods (REINFORCE, RLOO, GRPO) share: returns of whole episodes
-and the masked policy-gradient step over their steps."""
+"""What the Monte-Carlo methods (REINFORCE, RLOO, GRPO) share: returns of whole episodes,
+the layout learning replays them in, and the masked policy-gradient step over their steps.
+
+Every environment's window starts with a fresh episode (`collect_episodes` resets them
+all), so a recurrent network (the GRU, the transformer) replays each environment's window
+from a fresh carry: learning data is then env-major, one row per window, and minibatches
+are whole windows; a feed-forward network's steps are flattened and shuffled singly."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import chex
 from pgjax import losses
 from pgjax.advantages import discounted_returns
 from pgjax.algorithms.build import Setup, TrainState
-from pgjax.algorithms.learning import gradient_step, learning_rate
+from pgjax.algorithms.learning import env_major, flatten_time, gradient_step, learning_rate
 from pgjax.token_losses import aggregation_scale
 
 
@@ -26,6 +31,28 @@ def group_returns(config, episodes) -> chex.Array:
     """R `[num_groups, group_size]`: each episode's discounted return from its first step,
     arranged by the groups that `collect_episodes(..., group_size)` reset together."""
     return reward_to_go(config, episodes)[0].reshape(config.num_groups, config.group_size)
+
+
+def learning_layout(setup: Setup, episodes, fields):
+    """`(fields, carry, reset)` laid out for replay: time-major `fields` (a tree of `[T, N,
+    ...]`) flattened to `[T·N, ...]` for a feed-forward network (empty carry and reset),
+    or env-major `[N, T, ...]` with fresh carries `[N]` and the windows' resets."""
+    if not setup.network.recurrent:
+        return flatten_time(fields), (), ()
+    num_envs = episodes.alive.shape[1]
+    return env_major(fields), setup.network.initial_carry(num_envs), env_major(episodes.reset)
+
+
+def replay_episodes(setup: Setup, params, episodes):
+    """`(distribution, value)` `[T, N]` of `params` on every step of the episodes, each
+    environment's window replayed from a fresh carry (one batched pass when feed-forward)."""
+    network = setup.network
+    if not network.recurrent:
+        _, dist, values = network.unroll(params, (), episodes.obs, episodes.reset)
+        return dist, values
+    _, dist, values = network.unroll(params, network.initial_carry(episodes.alive.shape[1]),
+                                     env_major(episodes.obs), env_major(episodes.reset))
+    return env_major(dist), env_major(values)
 
 
 def step_scale(config, episodes) -> chex.Array:
@@ -48,12 +75,11 @@ def masked_policy_gradient_step(config, setup: Setup, state: TrainState, episode
     """
     chex.assert_equal_shape([advantages, episodes.alive])
     step_size = learning_rate(config, state.iteration)
-    network = setup.network
     alive = episodes.alive
     scaled_advantages = advantages * step_scale(config, episodes)
 
     def loss_fn(params, episodes):
-        _, dist, values = network.unroll(params, (), episodes.obs, episodes.reset)
+        dist, values = replay_episodes(setup, params, episodes)
         policy_loss = losses.policy_gradient_loss(dist.log_prob(episodes.action), scaled_advantages, mask=alive)
         entropy = losses.masked_mean(dist.entropy(), alive)
         loss = policy_loss - config.ent_coef * entropy

@@ -95,14 +95,13 @@ def advantages_of(config: Config, episodes):
 def update(config: Config, state: TrainState):
     setup = build.build(config)
     state, episodes = acting.collect_episodes(config, setup, state, group_size=config.group_size)
-    policy = lambda params, obs: setup.network.unroll_policy(params, (), obs, ())  # noqa: E731
     # π_ref never changes within an iteration: evaluate it once on the batch, not in every minibatch step.
-    reference = policy(state.reference_params, episodes.obs)
+    reference, _ = episodic.replay_episodes(setup, state.reference_params, episodes)
     if config.kl_in_reward:
         # The behaviour policy's KL: its log-probabilities were kept by the rollout, so only
         # the exact KL (which needs its whole distribution) evaluates it again.
         if config.kl_estimator == "exact":
-            behaviour_kl = policy(state.params, episodes.obs).kl(reference)
+            behaviour_kl = episodic.replay_episodes(setup, state.params, episodes)[0].kl(reference)
         else:
             behaviour_kl = kl_estimate(episodes.log_prob, reference.log_prob(episodes.action), config.kl_estimator)
         episodes = episodes.replace(reward=episodes.reward - config.kl_coef * jax.lax.stop_gradient(behaviour_kl)
@@ -111,14 +110,14 @@ def update(config: Config, state: TrainState):
     # Every mean below is under the mask of the episodes' steps (`alive`), also inside a
     # shuffled minibatch; `scale` turns the policy terms' means into `loss_agg_mode`.
     scale = episodic.step_scale(config, episodes)
-    batch = learning.flatten_time(
-        (episodes.obs, episodes.action, episodes.log_prob, advantages, episodes.alive, reference, scale)
+    batch = episodic.learning_layout(
+        setup, episodes, (episodes.obs, episodes.action, episodes.log_prob, advantages, episodes.alive, reference, scale)
     )
     clip_low, clip_high = config.clip_eps, config.clip_eps + config.clip_higher
 
     def loss_fn(params, minibatch):
-        obs, action, old_log_prob, advantages, alive, reference, scale = minibatch
-        dist = policy(params, obs)
+        (obs, action, old_log_prob, advantages, alive, reference, scale), carry, reset = minibatch
+        dist = setup.network.unroll_policy(params, carry, obs, reset)
         objective, log_ratio = losses.clipped_surrogate_objective(
             dist.log_prob(action), old_log_prob, advantages, clip_low, clip_high
         )
