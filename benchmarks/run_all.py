@@ -9,7 +9,8 @@ pgjax (`sb3_peer`), scaling with environments, seeds and time to solve
 (`scaling`), hyperparameter-sweep scaling (`sweep_scaling`, when that script is
 present), the profile of one PPO iteration (`profile_iteration`), one process vs
 two local ones (`multiprocess`), the progress callback's cost (`progress_cost`) and token
-generation with and without the transformer's key/value cache (`token_generation`). Each script
+generation with and without the transformer's key/value cache (`token_generation`) and the
+token-RL methods on 4-digit reversal (`token_algorithms`). Each script
 also runs on its own (`python -m benchmarks.<name> [--quick]`) and writes
 `benchmarks/<name>.md` and PNGs; this one adds a header, a paragraph on what limits
 the speed (written from the measured figures) and joins them into the README.
@@ -42,6 +43,7 @@ SECTIONS = (
     ("multiprocess", "1 process x 4 CPU devices vs 2 local processes x 2 devices (--distributed)"),
     ("progress_cost", "what pgjax train's progress callback costs against none, per iteration and in blocks"),
     ("token_generation", "generated tokens/s of the causal transformer with and without its key/value cache"),
+    ("token_algorithms", "PPO, GRPO, Dr. GRPO, REINFORCE++, RLOO, REINFORCE on 4-digit reversal, 4 unseen seeds"),
 )
 EXTRA_VERSIONS = ("torch", "stable-baselines3", "gymnasium")
 

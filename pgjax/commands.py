@@ -35,6 +35,7 @@ from pgjax.plots import plot_learning_curves
 from pgjax.progress import Progress
 from pgjax.run_folder import RunFolder, RunFolderError
 from pgjax.sweep import parse_grid, stack_runs, sweep, train_runs_sharded, validate_grid
+from pgjax.token_tasks import evaluate_heldout, is_token_task
 
 CHECKPOINT_DIR = "checkpoints"  # inside the run folder
 
@@ -448,6 +449,15 @@ def _train_in(folder: RunFolder, module, algorithm, env, config, settings, sink_
             eval_episodes_per_seed=num_episodes, eval_greedy=greedy,
             eval_return_mean=eval_mean, eval_return_std=eval_std, eval_return_per_seed=per_seed.tolist(),
         )
+        if is_token_task(env):
+            # The task's own measure: greedy answers to every held-out prompt.
+            heldout = jax.jit(jax.vmap(lambda state: evaluate_heldout(config, state)))(states)
+            exact = np.asarray(heldout["exact_match"], np.float64)
+            exact[[seeds.index(entry["seed"]) for entry in nan_runs]] = np.nan
+            summary.update(heldout_prompts=len(gymnax.make(env)[0].heldout_prompts()),
+                           heldout_exact_match_per_seed=exact.tolist(),
+                           heldout_exact_match_mean=_mean_std(exact)[0],
+                           heldout_length_mean=float(np.mean(np.asarray(heldout["length"]))))
 
     (run_dir / "summary.json").write_text(json.dumps(_json_ready(summary), indent=2) + "\n")
     if len(metrics["env_steps"]):
@@ -568,6 +578,10 @@ def _print_summary(summary: dict) -> None:
         policy = "greedy" if summary["eval_greedy"] else "stochastic"
         lines.append(("eval return", f"{summary['eval_return_mean']:.2f} ± {summary['eval_return_std']:.2f} "
                                      f"({summary['eval_episodes_per_seed']} {policy} episodes per seed)"))
+    if "heldout_exact_match_mean" in summary:
+        lines.append(("held-out", f"exact match {summary['heldout_exact_match_mean']:.3f} (greedy, "
+                                  f"{summary['heldout_prompts']} prompts, mean over seeds), "
+                                  f"completion length {summary['heldout_length_mean']:.2f}"))
     if "resumed_from_iteration" in summary:
         lines.append(("resumed", f"from the checkpoint after iteration {summary['resumed_from_iteration']}"))
     if "checkpoint_every" in summary:

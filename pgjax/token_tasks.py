@@ -269,6 +269,14 @@ TOKEN_TASKS: dict[str, Any] = {
 }
 
 
+# The policy of the token-task presets: a 2-layer causal transformer (d_model 64, 4 heads).
+TRANSFORMER_POLICY = dict(network="transformer", d_model=64, num_layers=2, num_heads=4, max_len=16,
+                          learning_rate=1e-3)
+# 4-digit reversal: 128 episodes (16 prompts × 8) of 4 tokens per iteration, 300 iterations.
+REVERSE4 = dict(num_envs=128, num_steps=4, total_timesteps=128 * 4 * 300, **TRANSFORMER_POLICY)
+REVERSE4_GROUPS = dict(REVERSE4, num_groups=16, group_size=8)
+
+
 def is_token_task(name: str) -> bool:
     return name in TOKEN_TASKS
 

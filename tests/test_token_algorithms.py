@@ -124,3 +124,22 @@ def test_grpo_learns_two_digit_reversal(seed_offset):
     # Held-out prompts: reported, not asserted on (an MLP memorises the 93 training prompts).
     heldout = jax.jit(jax.vmap(lambda state: evaluate_heldout(config, state)))(states)
     assert np.all((0 <= heldout["exact_match"]) & (heldout["exact_match"] <= heldout["reward"]) & (heldout["reward"] <= 1))
+
+
+def test_the_command_trains_a_token_task_and_reports_heldout_exact_match(tmp_path):
+    import contextlib
+    import io
+    import json
+
+    from pgjax.cli import main
+
+    out, printed = tmp_path / "run", io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["train", "grpo", "Reverse2-tokens-v0", "--set", "num_envs=16", "num_groups=4", "group_size=4",
+                     "num_steps=2", "hidden_sizes=16", "update_epochs=1", "num_minibatches=2", "--total-timesteps",
+                     "64", "--eval-episodes", "4", "--no-progress", "--out", str(out)])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["heldout_prompts"] == 7 and len(summary["heldout_exact_match_per_seed"]) == 1
+    assert 0 <= summary["heldout_exact_match_mean"] <= 1 and summary["heldout_length_mean"] == 2.0
+    assert "held-out      exact match" in printed.getvalue()

@@ -35,6 +35,7 @@ from pgjax.algorithms import acting, build, driver, episodic, learning
 from pgjax.algorithms.config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, GroupConfig, hyper, one_of, static
 from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.token_losses import KL_ESTIMATORS, clip_statistics, kl_estimate
+from pgjax.token_tasks import REVERSE4_GROUPS
 
 BASELINES = ("group", "batch")
 
@@ -63,6 +64,7 @@ class Config(GroupConfig):
         "CartPole-v1": dict(num_steps=500, total_timesteps=2_000_000, learning_rate=1e-3),
         "Pendulum-v1": dict(num_steps=200, total_timesteps=2_000_000, learning_rate=1e-3, gamma=0.95),
         "Catch-bsuite": dict(num_steps=9, total_timesteps=50_000, learning_rate=1e-3, num_minibatches=2),
+        "Reverse4-tokens-v0": dict(REVERSE4_GROUPS, update_epochs=1, num_minibatches=2),
     }
 
 

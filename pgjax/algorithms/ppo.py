@@ -14,6 +14,7 @@ from pgjax.algorithms import acting, build, driver, learning
 from pgjax.algorithms.config import BOOL, POSITIVE, EpochsConfig, hyper, static
 from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
+from pgjax.token_tasks import REVERSE4
 from flax import struct
 
 _CONTINUOUS = dict(normalize_observations=True, scale_rewards=True, clip_value=False, ent_coef=0.0)
@@ -67,6 +68,8 @@ class Config(EpochsConfig):
             num_envs=64, num_steps=128, total_timesteps=10_000_000, learning_rate=5e-3,
             update_epochs=4, num_minibatches=8, hidden_sizes=(256,), activation="relu",
         ),
+        # Every episode is one 4-token answer: a segment of 4 steps holds exactly one (γ = 1).
+        "Reverse4-tokens-v0": dict(REVERSE4, num_minibatches=2, update_epochs=2, gamma=1.0),
     }
 
 
