@@ -15,6 +15,14 @@ Both sample with the same keys, so they generate the same tokens (checked) unles
 rounding moves a sample across a boundary. Tokens/s is the median of `REPEATS` calls
 (min–max).
 
+A second table times learning's replay of those sequences (log-probabilities of the
+generated tokens and their gradient, as a policy-gradient loss needs), two ways:
+
+- `one pass`: `unroll_episodes`, one causal pass over each whole sequence, read at every
+  step (what REINFORCE, RLOO and GRPO do: each window holds one episode from its start);
+- `step by step`: `unroll`, a `lax.scan` over the steps, each computing its new positions
+  as a block against the cache (what a window that starts mid-episode needs: PPO's).
+
 Run: `python -m benchmarks.token_generation [--quick]` -> `benchmarks/token_generation.md`.
 """
 
@@ -76,6 +84,58 @@ def generate_with_full_passes(network, params, key):
     return tokens
 
 
+def replay_windows(tokens):
+    """The windows a rollout records for sequences `tokens [N, L]` generated from a 1-token
+    prompt: `(obs [N, L − 1, L, VOCAB] the sequence so far at each step, reset [N, L − 1],
+    actions [N, L − 1])`."""
+    steps = jnp.arange(SEQ_LEN - 1)
+    prefixes = jnp.where(jnp.arange(SEQ_LEN)[None, None] <= steps[None, :, None], tokens[:, None], PAD)
+    reset = jnp.broadcast_to(steps == 0, (tokens.shape[0], SEQ_LEN - 1))
+    return jax.nn.one_hot(prefixes, VOCAB), reset, tokens[:, 1:]
+
+
+def _replay_gradient(network, one_pass: bool):
+    def log_likelihood(params, obs, reset, actions):
+        if one_pass:
+            dist, _ = network.unroll_episodes(params, obs, reset)
+        else:
+            _, dist, _ = network.unroll(params, network.initial_carry(obs.shape[0]), obs, reset)
+        log_prob = dist.log_prob(actions)
+        return log_prob.sum(), log_prob
+
+    return jax.grad(log_likelihood, has_aux=True)
+
+
+def replay_section(network, params, tokens, repeats: int) -> str:
+    obs, reset, actions = replay_windows(tokens)
+    variants = {"one pass": _replay_gradient(network, True), "step by step": _replay_gradient(network, False)}
+    executables, compile_seconds, samples = {}, {}, {name: [] for name in variants}
+    for name, gradient in variants.items():
+        common.log(f"token_generation: compiling replay, {name}")
+        executables[name], compile_seconds[name] = common.compile_ahead(gradient, params, obs, reset, actions)
+    for repeat in range(repeats):
+        for name, executable in executables.items():
+            common.log(f"token_generation: replay, {name}, repeat {repeat + 1}/{repeats}")
+            samples[name] += common.time_calls(executable, params, obs, reset, actions, repeats=1, warmup=0).samples
+    log_probs = {name: np.asarray(executable(params, obs, reset, actions)[1]) for name, executable in executables.items()}
+    gap = float(np.max(np.abs(log_probs["one pass"] - log_probs["step by step"])))
+    timings = {name: common.Timing(tuple(values)) for name, values in samples.items()}
+    replayed = actions.size
+    rows = [[name, f"{compile_seconds[name]:.1f}", timing.seconds(), timing.rate_str(replayed),
+             f"{timings['step by step'].median / timing.median:.1f}×"] for name, timing in timings.items()]
+    return "\n".join([
+        "### Learning: replaying the sequences, one causal pass against step by step",
+        "",
+        f"The {tokens.shape[0]} generated sequences as a rollout records them ({replayed:,} steps, each observing "
+        f"the sequence so far); per call, the log-probabilities of the generated tokens and their gradient "
+        f"with respect to the parameters; {repeats} interleaved calls per variant. The two variants' "
+        f"log-probabilities differ by at most {gap:.1e}.",
+        "",
+        common.table(["replay", "compile s", "s per call (median, min–max)", "replayed tokens/s", "speed-up"],
+                     rows),
+    ])
+
+
 def section(quick: bool = False) -> str:
     repeats = 3 if quick else REPEATS
     network = _network()
@@ -111,6 +171,8 @@ def section(quick: bool = False) -> str:
         "",
         common.table(["variant", "compile s", "s per call (median, min–max)", "generated tokens/s", "speed-up"],
                      rows),
+        "",
+        replay_section(network, params, jnp.asarray(outputs["cache"]), repeats),
     ])
 
 

@@ -16,7 +16,11 @@ Training code never calls a flax module directly; it calls a *network*, an objec
   [B, T], value [B, T])`: replays whole sequences from a stored carry (batch-major, as
   learning shuffles whole environment sequences);
 - `recurrent`: whether the carry is not empty. A feed-forward network's `unroll`
-  accepts observations of any leading shape, so learning can shuffle single transitions.
+  accepts observations of any leading shape, so learning can shuffle single transitions;
+- optionally, `unroll_episodes(params, obs [B, T, ...], reset [B, T]) -> (distribution
+  [B, T], value [B, T])`: `unroll` from fresh carries of windows that each start an
+  episode at step 0, exact on that first episode's steps (the Monte-Carlo methods mask
+  the rest); the transformer's is one causal pass per episode instead of T steps.
 
 `FeedForward` wraps `ActorCritic` (separate actor and critic torsos, the usual choice
 for PPO on control tasks; image observations `[H, W, C]`, as in MinAtar, go through a

@@ -236,6 +236,26 @@ class Transformer:
     def unroll_policy(self, params, carry, obs, reset):
         return self.unroll(params, carry, obs, reset)[1]
 
+    def unroll_episodes(self, params, obs, reset):
+        """`(distribution [B, T], value [B, T])` of windows `obs [B, T, L, vocab]` that each
+        start an episode at step 0 (`reset [B, T]`), as the Monte-Carlo methods collect
+        them: one causal pass over the sequence observed at the last step of that episode
+        (before the window's next reset), read at every step's last position.
+
+        A token task's observation is the whole sequence so far, so every step of the
+        episode sees a prefix of that sequence, and position p's outputs depend on tokens
+        0 … p only: equal to `unroll` from a fresh carry on the first episode's steps, at
+        1/T of its positions. Steps after the first episode are read off the same pass
+        (finite, not their own outputs): the methods mask them out."""
+        tokens, lengths = self._tokens(obs)  # [B, T, L], [B, T]
+        num_steps = tokens.shape[1]
+        later_start = reset & (jnp.arange(num_steps) > 0)
+        last = jnp.where(later_start.any(axis=1), jnp.argmax(later_start, axis=1) - 1, num_steps - 1)
+        logits, values = self.sequence_outputs(params, _at(tokens, last))  # [B, L, A], [B, L]
+        at = lengths - 1
+        logits = jnp.take_along_axis(logits, at[..., None], axis=1)
+        return Categorical(logits), jnp.take_along_axis(values, at, axis=1)
+
     def sequence_outputs(self, params, tokens):
         """The full causal pass over whole sequences `tokens [B, L]` (ids) in one call:
         `(logits [B, L, action_dim], values [B, L])`; position p's logits are the policy

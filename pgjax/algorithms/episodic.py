@@ -43,15 +43,30 @@ def learning_layout(setup: Setup, episodes, fields):
     return env_major(fields), setup.network.initial_carry(num_envs), env_major(episodes.reset)
 
 
+def replay(setup: Setup, params, carry, obs, reset, policy_only: bool = False):
+    """`(distribution, value)` of `params` on rows laid out by `learning_layout`: windows
+    `[N, T]` from fresh carries, or single steps when feed-forward; only the distribution
+    when `policy_only` (critic-free losses skip the value head). A network that can replay
+    a window's first episode in one pass (`unroll_episodes`: the transformer, one causal
+    pass per episode) does so; the others step through the window (`unroll`)."""
+    network = setup.network
+    if network.recurrent and hasattr(network, "unroll_episodes"):
+        dist, values = network.unroll_episodes(params, obs, reset)
+        return dist if policy_only else (dist, values)
+    if policy_only:
+        return network.unroll_policy(params, carry, obs, reset)
+    _, dist, values = network.unroll(params, carry, obs, reset)
+    return dist, values
+
+
 def replay_episodes(setup: Setup, params, episodes):
     """`(distribution, value)` `[T, N]` of `params` on every step of the episodes, each
     environment's window replayed from a fresh carry (one batched pass when feed-forward)."""
     network = setup.network
     if not network.recurrent:
-        _, dist, values = network.unroll(params, (), episodes.obs, episodes.reset)
-        return dist, values
-    _, dist, values = network.unroll(params, network.initial_carry(episodes.alive.shape[1]),
-                                     env_major(episodes.obs), env_major(episodes.reset))
+        return replay(setup, params, (), episodes.obs, episodes.reset)
+    dist, values = replay(setup, params, network.initial_carry(episodes.alive.shape[1]),
+                          env_major(episodes.obs), env_major(episodes.reset))
     return env_major(dist), env_major(values)
 
 

@@ -35,7 +35,7 @@ from pgjax.algorithms import acting, build, driver, episodic, learning
 from pgjax.algorithms.config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, GroupConfig, hyper, one_of, static
 from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.token_losses import KL_ESTIMATORS, clip_statistics, kl_estimate
-from pgjax.token_tasks import REVERSE4_GROUPS
+from pgjax.token_tasks import GROUP_TOKEN_PRESETS
 
 BASELINES = ("group", "batch")
 
@@ -64,7 +64,7 @@ class Config(GroupConfig):
         "CartPole-v1": dict(num_steps=500, total_timesteps=2_000_000, learning_rate=1e-3),
         "Pendulum-v1": dict(num_steps=200, total_timesteps=2_000_000, learning_rate=1e-3, gamma=0.95),
         "Catch-bsuite": dict(num_steps=9, total_timesteps=50_000, learning_rate=1e-3, num_minibatches=2),
-        "Reverse4-tokens-v0": dict(REVERSE4_GROUPS, update_epochs=1, num_minibatches=2),
+        **{name: dict(preset, update_epochs=1, num_minibatches=2) for name, preset in GROUP_TOKEN_PRESETS.items()},
     }
 
 
@@ -119,7 +119,7 @@ def update(config: Config, state: TrainState):
 
     def loss_fn(params, minibatch):
         (obs, action, old_log_prob, advantages, alive, reference, scale), carry, reset = minibatch
-        dist = setup.network.unroll_policy(params, carry, obs, reset)
+        dist = episodic.replay(setup, params, carry, obs, reset, policy_only=True)
         objective, log_ratio = losses.clipped_surrogate_objective(
             dist.log_prob(action), old_log_prob, advantages, clip_low, clip_high
         )
