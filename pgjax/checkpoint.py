@@ -195,15 +195,20 @@ def recover(run_dir: str, algo, key=None, warn: Callable[[str], None] | None = N
     full; one that fails is renamed to `<step>.corrupt` (kept for inspection, and no longer seen
     as a checkpoint, so training can write that step again) with a warning through `warn`
     (default `warnings.warn`). Returns the step of the newest intact checkpoint; raises
-    `ValueError` if there is none.
+    `ValueError` if there is none. `restore_intact` also returns what it restored.
     """
+    return restore_intact(run_dir, algo, key, warn)[0]
+
+
+def restore_intact(run_dir: str, algo, key=None, warn: Callable[[str], None] | None = None):
+    """`(step, (state, config, metrics))` of the newest checkpoint that restores (see `recover`)."""
     warn = warn or (lambda message: warnings.warn(message, stacklevel=3))
     steps = all_steps(run_dir)
     if not steps:
         raise ValueError(f"run_dir: {run_dir} holds no complete checkpoint")
     for position, step in enumerate(reversed(steps)):
         try:
-            restore(run_dir, algo, step=step, key=key)
+            restored = restore(run_dir, algo, step=step, key=key)
         except Exception as error:  # orbax/tensorstore raise many kinds; any of them means unreadable
             reason = " ".join(str(error).split())[:200] or type(error).__name__
             older = steps[len(steps) - position - 2] if position + 1 < len(steps) else None
@@ -217,7 +222,7 @@ def recover(run_dir: str, algo, key=None, warn: Callable[[str], None] | None = N
                  f"{aside}; " + (f"falling back to the checkpoint after iteration {older}" if older is not None
                                  else "no older checkpoint is left"))
             continue
-        return step
+        return step, restored
     raise ValueError(f"run_dir: {run_dir} holds no readable checkpoint (every one failed to restore)")
 
 
@@ -371,8 +376,7 @@ def train_with_checkpoints(
     runner = (_OneRun(algo, config, callback, report_every) if num_runs is None
               else _ManyRuns(algo, config, num_runs, callback, mesh, report_every))
     if existing is not None:
-        existing = recover(run_dir, algo, key=key)  # past any corrupt newest checkpoint
-        state, saved_config, metrics = restore(run_dir, algo, step=existing, key=key)
+        existing, (state, saved_config, metrics) = restore_intact(run_dir, algo, key=key)  # past any corrupt one
         differing = _differing_fields(saved_config, config)
         if differing:
             raise ValueError(
@@ -428,9 +432,14 @@ def train_with_checkpoints(
 
 
 def _initial_state_like(runner, key):
-    """The shapes, dtypes and placement of the state the init program returns, without running it."""
+    """The shapes, dtypes and placement of the state the init program returns, without running it.
+
+    Strongly typed, as a restored state is (`init` leaves a few leaves weakly typed, e.g.
+    gymnax's step counters): so a fresh run and a resumed one compile the same chunk program,
+    one entry in the persistent compilation cache (as `_ManyRuns` already did)."""
     if isinstance(runner, _OneRun):
-        return jax.eval_shape(runner.algo.init, runner.config, key)
+        abstract = jax.eval_shape(runner.algo.init, runner.config, key)
+        return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype), abstract)
     layout = runner.layout
     abstract = jax.eval_shape(jax.vmap(runner.algo.init), runner.configs, layout.place(key))
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=layout.by_run), abstract)

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import gymnax
@@ -31,13 +32,16 @@ from pgjax.cli import DEFAULT_ALGORITHM, DEFAULT_ENV, INTERRUPTED, RUN_FAILED, U
 from pgjax.distributed import broadcast_text, check_runs_per_process, gather, global_mesh, is_primary
 from pgjax.divergence import nan_onsets
 from pgjax.logging import SINKS, MetricsLogger, check_available, make_sink, metrics_to_rows
-from pgjax.plots import plot_learning_curves
+from pgjax.plots import plot_learning_curves, plot_reward_vs_kl, plot_token_curves
 from pgjax.progress import Progress
 from pgjax.run_folder import RunFolder, RunFolderError
 from pgjax.sweep import parse_grid, stack_runs, sweep, train_runs_sharded, validate_grid
 from pgjax.token_tasks import evaluate_heldout, is_token_task
 
 CHECKPOINT_DIR = "checkpoints"  # inside the run folder
+TOKEN_CURVES = "token_curves.png"  # reward, KL and completion length of a token task's run
+REWARD_VS_KL = "reward_vs_kl.png"  # a token sweep's frontier
+FINAL_WINDOW = 0.1  # the share of the last iterations whose mean is a sweep run's "final" value
 
 # ---------------------------------------------------------------- list
 
@@ -346,8 +350,7 @@ def _train_in(folder: RunFolder, module, algorithm, env, config, settings, sink_
         # Restore (falling back past corrupt checkpoints) before any metric file is opened for
         # writing, so a failed restore leaves every file as it was.
         try:
-            resume_from = checkpoint.recover(checkpoints, module, key=keys, warn=_warn)
-            _, config, history = checkpoint.restore(checkpoints, module, step=resume_from, key=keys)
+            resume_from, (_, config, history) = checkpoint.restore_intact(checkpoints, module, key=keys, warn=_warn)
         except ValueError as error:
             raise UsageError(f"--resume: {error}") from None
     config_fields = _config_dict(config)
@@ -460,18 +463,54 @@ def _train_in(folder: RunFolder, module, algorithm, env, config, settings, sink_
                            heldout_length_mean=float(np.mean(np.asarray(heldout["length"]))))
 
     (run_dir / "summary.json").write_text(json.dumps(_json_ready(summary), indent=2) + "\n")
+    figures = []
     if len(metrics["env_steps"]):
+        figures.append("learning_curve.png")
         plot_learning_curves(
             {algorithm: (metrics["env_steps"][:, 0], metrics["episode_return"].T)}, run_dir / "learning_curve.png",
             title=f"{algorithm} on {env}"
             + (f" (stopped at iteration {iterations_done})" if iterations_done < config.num_iterations else ""),
         )
-    _print_summary(summary)
+        if is_token_task(env):
+            figures.append(TOKEN_CURVES)
+            _plot_token_run(metrics, run_dir / TOKEN_CURVES, f"{algorithm} on {env}", algorithm)
+    _print_summary(summary, figures)
     for entry in nan_runs:
         where = f"at iteration {entry['first_iteration']}" if entry["first_iteration"] else "in its parameters"
         print(f"NaN: seed {entry['seed']} went NaN {where} ({', '.join(entry['metrics'])}); "
               "see summary.json", file=sys.stderr)
     return exit_code
+
+
+def _plot_token_run(metrics: dict, path: Path, title: str, algorithm: str) -> None:
+    """`plot_token_curves` of a run's metrics (`[iterations, seeds]`); the KL panel and the
+    clipped-completion curve appear where the method reports `reference_kl` and the task
+    `completion_clipped_fraction`."""
+    optional = {name: metrics[name].T for name in ("reference_kl", "completion_clipped_fraction") if name in metrics}
+    plot_token_curves(
+        metrics["env_steps"][:, 0], metrics["episode_return"].T, metrics["episode_length"].T, path, title=title,
+        no_kl_note=f"{algorithm} has no reference policy,\nso there is no KL to one", **optional,
+    )
+
+
+def _plot_sweep_reward_vs_kl(result, path: Path, title: str) -> None:
+    """`plot_reward_vs_kl` of a sweep: per grid point, its seeds' final `reference_kl` and
+    `episode_return`, each the NaN-aware mean over the last `FINAL_WINDOW` of the iterations
+    (at least one; steadier than the last iteration alone), with the runs that went NaN left
+    out, as in the ranked table."""
+    window = max(1, round(len(result.metrics["env_steps"]) * FINAL_WINDOW))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a run with no finished episode in the window
+        kl, reward = (np.nanmean(np.asarray(result.metrics[name][-window:], np.float64), axis=0)
+                      for name in ("reference_kl", "episode_return"))
+    for entry in result.nan_runs():
+        kl[entry["run"]] = reward[entry["run"]] = np.nan
+    runs = [np.flatnonzero(result.run_point == point) for point in range(len(result.points))]
+    plot_reward_vs_kl(
+        np.stack([kl[r] for r in runs]), np.stack([reward[r] for r in runs]),
+        [result.label(point) for point in range(len(result.points))], path,
+        title=f"{title}\n(final: mean of the last {window} iteration{'s' * (window != 1)})",
+    )
 
 
 def _warn(message: str) -> None:
@@ -542,6 +581,11 @@ def _sweep_in(run_dir: Path, module, algorithm, env, config, grid, mesh, args) -
     (run_dir / "results.md").write_text(result.to_markdown())
     result.to_csv(run_dir / "runs.csv")
     result.plot(run_dir / "learning_curves.png", title=f"{algorithm} on {env}: {num_runs} runs")
+    files = ["results.md", "results.csv", "runs.csv", "learning_curves.png"]
+    if is_token_task(env) and "reference_kl" in result.metrics:
+        _plot_sweep_reward_vs_kl(result, run_dir / REWARD_VS_KL,
+                                 f"{algorithm} on {env}: final reward vs KL")
+        files.append(REWARD_VS_KL)
     print(f"{algorithm} on {env}: {len(result.points)} grid points x {args.seeds} seeds = {num_runs} runs "
           f"on {mesh.size} device(s) of {jax.process_count()} process(es), {config.num_iterations * config.batch_size:,} env steps each\n")
     if iterations_done < config.num_iterations:
@@ -556,11 +600,11 @@ def _sweep_in(run_dir: Path, module, algorithm, env, config, grid, mesh, args) -
     print(f"\nenv steps/s  {total_steps / result.run_seconds:,.0f} (all runs, excluding compilation)")
     print(f"compile      {result.compile_seconds:.1f} s")
     print(f"run          {result.run_seconds:.1f} s")
-    print(f"run folder   {run_dir}  (results.md, results.csv, runs.csv, learning_curves.png)")
+    print(f"run folder   {run_dir}  ({', '.join(files)})")
     return INTERRUPTED if iterations_done < config.num_iterations else 0
 
 
-def _print_summary(summary: dict) -> None:
+def _print_summary(summary: dict, figures: list[str] | None = None) -> None:
     seeds = summary["seeds"]
     lines = [
         ("algorithm", summary["algorithm"]),
@@ -592,7 +636,7 @@ def _print_summary(summary: dict) -> None:
         ("env steps/s", f"{summary['env_steps_per_second']:,.0f} (all seeds, excluding compilation)"),
         ("compile", f"{summary['compile_seconds']:.1f} s"),
         ("run", f"{summary['run_seconds']:.1f} s"),
-        ("run folder", summary["run_dir"]),
+        ("run folder", summary["run_dir"] + (f"  ({', '.join(figures)})" if figures else "")),
     ]
     width = max(len(name) for name, _ in lines)
     for name, value in lines:

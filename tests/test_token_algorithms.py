@@ -82,13 +82,14 @@ def test_heldout_answers_of_a_policy_that_reads_the_prompt_are_all_right():
     [
         (grpo, "CopyEOS-tokens-v0", dict(network="transformer", d_model=16, num_heads=2, num_layers=1, max_len=10,
                                          num_steps=5)),
-        (reinforce, "CartPole-positions-v1", dict(network="gru", gru_size=8, num_envs=4, num_steps=12)),
+        (reinforce, "CartPole-positions-v1", dict(network="gru", gru_size=8, num_envs=4, num_steps=40)),
     ],
 )
 def test_episodic_learning_replays_exactly_what_was_acted(module, env, overrides):
     """The Monte-Carlo methods replay each window from a fresh carry: the replayed log-probs
     of the actions equal the ones recorded while acting, on every alive step, in both the
-    whole-batch layout and the minibatch rows."""
+    whole-batch layout and the minibatch rows, and so does stepping through each window
+    (`unroll`; the transformer's replay is one causal pass per episode instead)."""
     sizes = {**TOKENS, **overrides} if module is grpo else overrides
     sizes["total_timesteps"] = sizes["num_envs"] * sizes["num_steps"]
     config = module.Config.for_env(env, **sizes)
@@ -100,14 +101,17 @@ def test_episodic_learning_replays_exactly_what_was_acted(module, env, overrides
         _, episodes = acting.collect_episodes(config, setup, state, group_size=getattr(config, "group_size", 1))
         dist, _ = episodic.replay_episodes(setup, state.params, episodes)
         (action, alive), carry, reset = episodic.learning_layout(setup, episodes, (episodes.action, episodes.alive))
-        rows = setup.network.unroll_policy(state.params, carry, learning.env_major(episodes.obs), reset)
-        return episodes, dist.log_prob(episodes.action), learning.env_major(rows.log_prob(action))
+        obs = learning.env_major(episodes.obs)
+        rows = episodic.replay(setup, state.params, carry, obs, reset, policy_only=True)
+        stepped = setup.network.unroll_policy(state.params, carry, obs, reset)
+        return episodes, [dist.log_prob(episodes.action)] + [learning.env_major(d.log_prob(action)) for d in (rows, stepped)]
 
-    episodes, log_prob, row_log_prob = replayed(jax.random.key(2))
+    episodes, log_probs = replayed(jax.random.key(2))
     alive = np.asarray(episodes.alive) > 0
-    assert alive.sum() > alive.shape[1]  # several steps per window
-    np.testing.assert_allclose(np.asarray(log_prob)[alive], np.asarray(episodes.log_prob)[alive], atol=1e-5)
-    np.testing.assert_allclose(np.asarray(row_log_prob)[alive], np.asarray(episodes.log_prob)[alive], atol=1e-5)
+    assert alive.sum() > alive.shape[1] and not alive.all()  # several steps per window, and steps after the episode
+    for log_prob in log_probs:
+        assert np.all(np.isfinite(log_prob))  # masked steps too: a NaN there would poison the masked means' gradients
+        np.testing.assert_allclose(np.asarray(log_prob)[alive], np.asarray(episodes.log_prob)[alive], atol=1e-5)
 
 
 @pytest.mark.learning
@@ -126,20 +130,38 @@ def test_grpo_learns_two_digit_reversal(seed_offset):
     assert np.all((0 <= heldout["exact_match"]) & (heldout["exact_match"] <= heldout["reward"]) & (heldout["reward"] <= 1))
 
 
-def test_the_command_trains_a_token_task_and_reports_heldout_exact_match(tmp_path):
+def test_a_token_sweep_over_kl_coef_plots_the_reward_vs_kl_frontier(tmp_path):
     import contextlib
     import io
-    import json
 
     from pgjax.cli import main
 
-    out, printed = tmp_path / "run", io.StringIO()
+    out, printed = tmp_path / "sweep", io.StringIO()
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
-        code = main(["train", "grpo", "Reverse2-tokens-v0", "--set", "num_envs=16", "num_groups=4", "group_size=4",
+        code = main(["sweep", "grpo", "Reverse2-tokens-v0", "--set", "num_envs=16", "num_groups=4", "group_size=4",
                      "num_steps=2", "hidden_sizes=16", "update_epochs=1", "num_minibatches=2", "--total-timesteps",
-                     "64", "--eval-episodes", "4", "--no-progress", "--out", str(out)])
+                     "64", "--grid", "kl_coef=0,0.1", "--seeds", "1", "--no-progress", "--out", str(out)])
     assert code == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["heldout_prompts"] == 7 and len(summary["heldout_exact_match_per_seed"]) == 1
-    assert 0 <= summary["heldout_exact_match_mean"] <= 1 and summary["heldout_length_mean"] == 2.0
-    assert "held-out      exact match" in printed.getvalue()
+    assert (out / "reward_vs_kl.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "reward_vs_kl.png" in printed.getvalue()
+
+
+def test_completions_cut_at_the_length_limit_are_counted_on_eos_tasks_only():
+    """`completion_clipped_fraction` (TRL's clipped ratio): of the answers that ended in the
+    rollout, the share whose last token is not EOS (an EOS task ends them only at EOS or at
+    the length limit)."""
+    from types import SimpleNamespace
+
+    from pgjax.token_tasks import EOS
+
+    done = np.array([[0, 1, 0], [1, 0, 1], [0, 0, 1]], bool)  # [T, N]: 4 answers end
+    action = np.array([[3, EOS, 0], [7, 1, EOS], [2, 4, 5]])  # the last tokens: EOS, 7, EOS, 5
+    trajectory = SimpleNamespace(episode_done=jnp.asarray(done), action=jnp.asarray(action),
+                                 episode_return=jnp.ones(done.shape), episode_length=jnp.full(done.shape, 5.0))
+    for env, expected in (("CopyEOS-tokens-v0", 2 / 4), ("Reverse2-tokens-v0", None)):
+        config = grpo.Config.for_env(env, **TOKENS)
+        _, metrics = acting.finish_iteration(config, grpo.init(config, jax.random.key(0)), trajectory, {})
+        if expected is None:
+            assert "completion_clipped_fraction" not in metrics  # fixed-length answers are never cut
+        else:
+            assert float(metrics["completion_clipped_fraction"]) == pytest.approx(expected)

@@ -10,6 +10,7 @@ import numpy as np
 
 from pgjax.algorithms.build import Setup, TrainState, build
 from pgjax.rollout import Trajectory, rollout, rollout_episodes
+from pgjax.token_tasks import EOS, ends_at_eos
 
 
 def collect(config, setup: Setup, state: TrainState, use_critic: bool = True):
@@ -54,8 +55,10 @@ def finish_iteration(config, state: TrainState, trajectory: Trajectory, learn_me
     schedule reads it, so every `update` calls this last, after learning).
 
     Adds the mean undiscounted return and length of the episodes that finished in this
-    rollout to `learn_metrics`. When none finished, `episode_return` repeats the last known
-    value (so curves stay continuous) and `episode_count` is 0.
+    rollout to `learn_metrics` (on a token task ending at EOS, also the share of them cut
+    at the length limit, `completion_clipped_fraction`). When none finished,
+    `episode_return` repeats the last known value (so curves stay continuous) and
+    `episode_count` is 0.
     Returns `(state, metrics)`.
     """
     done = trajectory.episode_done.astype(jnp.float32)
@@ -71,6 +74,10 @@ def finish_iteration(config, state: TrainState, trajectory: Trajectory, learn_me
         "episode_length": mean_length,
         "episode_count": count,
     }
+    if ends_at_eos(config.env):
+        # TRL's completions/clipped_ratio: answers cut at the length limit, not ended by EOS.
+        clipped = done * (trajectory.action != EOS)
+        metrics["completion_clipped_fraction"] = clipped.sum() / jnp.maximum(count, 1.0)
     return state.replace(iteration=iteration, last_episode_return=mean_return), {**metrics, **learn_metrics}
 
 

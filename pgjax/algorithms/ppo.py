@@ -14,7 +14,7 @@ from pgjax.algorithms import acting, build, driver, learning
 from pgjax.algorithms.config import BOOL, POSITIVE, EpochsConfig, hyper, static
 from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
-from pgjax.token_tasks import REVERSE4
+from pgjax.token_tasks import TOKEN_PRESETS
 from flax import struct
 
 _CONTINUOUS = dict(normalize_observations=True, scale_rewards=True, clip_value=False, ent_coef=0.0)
@@ -69,7 +69,7 @@ class Config(EpochsConfig):
             update_epochs=4, num_minibatches=8, hidden_sizes=(256,), activation="relu",
         ),
         # Every episode is one 4-token answer: a segment of 4 steps holds exactly one (γ = 1).
-        "Reverse4-tokens-v0": dict(REVERSE4, num_minibatches=2, update_epochs=2, gamma=1.0),
+        **{name: dict(preset, num_minibatches=2, update_epochs=2, gamma=1.0) for name, preset in TOKEN_PRESETS.items()},
     }
 
 

@@ -21,7 +21,7 @@ from pgjax.algorithms import acting, build, driver, episodic
 from pgjax.algorithms.config import GroupConfig
 from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
-from pgjax.token_tasks import REVERSE4_GROUPS
+from pgjax.token_tasks import GROUP_TOKEN_PRESETS
 
 
 @struct.dataclass
@@ -31,7 +31,7 @@ class Config(GroupConfig):
         "CartPole-v1": dict(num_steps=500, total_timesteps=2_000_000, learning_rate=3e-3),
         "Pendulum-v1": dict(num_steps=200, total_timesteps=2_000_000, learning_rate=1e-3, gamma=0.95),
         "Catch-bsuite": dict(num_steps=9, total_timesteps=50_000, learning_rate=3e-3),
-        "Reverse4-tokens-v0": REVERSE4_GROUPS,
+        **GROUP_TOKEN_PRESETS,
     }
 
 
