@@ -10,7 +10,7 @@ pgjax (`sb3_peer`), scaling with environments, seeds and time to solve
 present), the profile of one PPO iteration (`profile_iteration`), one process vs
 two local ones (`multiprocess`), the progress callback's cost (`progress_cost`) and token
 generation with and without the transformer's key/value cache (`token_generation`) and the
-token-RL methods on 4-digit reversal (`token_algorithms`). Each script
+token-RL methods on three token tasks (`token_algorithms`). Each script
 also runs on its own (`python -m benchmarks.<name> [--quick]`) and writes
 `benchmarks/<name>.md` and PNGs; this one adds a header, a paragraph on what limits
 the speed (written from the measured figures) and joins them into the README.
@@ -43,7 +43,7 @@ SECTIONS = (
     ("multiprocess", "1 process x 4 CPU devices vs 2 local processes x 2 devices (--distributed)"),
     ("progress_cost", "what pgjax train's progress callback costs against none, per iteration and in blocks"),
     ("token_generation", "generated tokens/s of the causal transformer with and without its key/value cache"),
-    ("token_algorithms", "PPO, GRPO, Dr. GRPO, REINFORCE++, RLOO, REINFORCE on 4-digit reversal, 4 unseen seeds"),
+    ("token_algorithms", "PPO, GRPO, Dr. GRPO, REINFORCE++, RLOO, REINFORCE on three token tasks, 4 unseen seeds"),
 )
 EXTRA_VERSIONS = ("torch", "stable-baselines3", "gymnasium")
 
@@ -181,9 +181,7 @@ def header(quick: bool, started: str, load_start: float | None) -> str:
         "**GPU.** The scripts run unchanged on a GPU (select it with `JAX_PLATFORMS=cuda`; the headers then "
         "name the card). No GPU table is included: no GPU was available for this run.",
         "",
-        "**JAX peers.** PureJaxRL and Rejax are not compared: they no longer run on gymnax 1.0, whose `step` "
-        "returns terminated and truncated apart where they unpack the old four-value API, and pinning an "
-        "old gymnax would benchmark a different environment library.",
+        "**Peers.** `python -m benchmarks.peers [--quick] [--peers rejax,sbx,sb3] [--sequential-runs K]` times pgjax PPO against Rejax 0.1.3, sbx-rl 0.28.0 (Stable-Baselines-Jax) and Stable-Baselines3 in one invocation, at the classic CartPole settings (pgjax's `Config.for_env(\"CartPole-v1\")` preset, checked field by field: 4 envs × 128 steps, 4 epochs × 4 minibatches, 64-64 tanh, 500k steps per seed), for 1 seed, 8 seeds and 1024 envs, each library's final return (64 evaluation episodes) beside its env-steps/s: `benchmarks/peers.md`. Rejax needs gymnax 0.0.9's four-value `step` and sbx pins its own stack, so on its first run the script creates a venv for each under `benchmarks/.peer_venvs/` (git-ignored) from the pinned `benchmarks/peers/*-requirements.txt` (both on JAX 0.10.2, as pgjax's venv; a few minutes and about 3 GB). SB3 runs in pgjax's venv (the `bench` extra) through `benchmarks/sb3_peer.py`. A peer that cannot be installed is listed as \"not installed: reason\", not dropped. Rejax vmaps seeds like `ppo.train_batch`; sbx and SB3 do not, so their 8-seed rows are runs one after another. PureJaxRL is not compared: it is not packaged, and it unpacks gymnax's old four-value `step`. Not part of `run_all` (its sequential peers alone take most of an hour); every speed ratio of this README is against a peer timed in the same run.",
         "",
         "Other scripts, not part of this run: `python -m benchmarks.family` (every algorithm at equal "
         "budgets) and `python -m benchmarks.presets` (every `Config.for_env` preset on 32 unseen seeds: IQM with a bootstrap interval, worst seed, seeds at the threshold).",

@@ -14,9 +14,11 @@ reaches 475 (timestamped on the host after that iteration's learning phase: a
 `jax.debug.callback` for pgjax, an SB3 callback for SB3), and the final return.
 pgjax's compile time and SB3's model construction are reported apart.
 
-PureJaxRL and Rejax are not compared: both call gymnax's `step` expecting the
+PureJaxRL and Rejax are not compared here: both call gymnax's `step` expecting the
 pre-1.0 four-value API, and gymnax 1.0 returns five values
 (obs, state, reward, terminated|truncated split, info), so neither runs against it.
+`benchmarks/peers` times Rejax in its own venv with gymnax 0.0.9, beside sbx and
+this file's SB3 run (`run_sb3` at other settings), at the classic CartPole settings.
 
 Run: `python -m benchmarks.sb3_peer [--quick]` → `benchmarks/sb3_peer.md` + `.png`.
 """
@@ -35,8 +37,10 @@ from pgjax import ppo
 THRESHOLD = 475.0
 SEEDS = (0, 1, 2)
 NOT_COMPARED = (
-    "PureJaxRL and Rejax are not pinned or benchmarked: they no longer run on gymnax 1.0, whose `step` "
-    "returns five values (terminated and truncated apart) where they unpack the old four-value API."
+    "PureJaxRL and Rejax are not compared here: they no longer run on gymnax 1.0, whose `step` "
+    "returns five values (terminated and truncated apart) where they unpack the old four-value API. "
+    "`python -m benchmarks.peers` times Rejax in its own venv (gymnax 0.0.9), with sbx and SB3, "
+    "at the classic CartPole settings (`benchmarks/peers.md`)."
 )
 
 
@@ -69,8 +73,20 @@ def run_pgjax(total_timesteps: int) -> dict:
     return {"setup_s": compile_s, "runs": runs, "steps": config.num_iterations * config.batch_size}
 
 
-def run_sb3(total_timesteps: int) -> dict:
-    """One timed `model.learn` per seed; model construction is timed apart."""
+# SB3's default PPO hyperparameters, spelled out (the settings of this comparison).
+SB3_DEFAULTS = dict(
+    n_steps=2048, batch_size=64, n_epochs=10, learning_rate=3e-4, gamma=0.99, gae_lambda=0.95, clip_range=0.2,
+    clip_range_vf=None, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5,
+)
+
+
+def run_sb3(total_timesteps: int, n_envs: int = 1, seeds=SEEDS, eval_episodes: int = 0, **ppo_kwargs) -> dict:
+    """One timed `model.learn` per seed; model construction is timed apart.
+
+    `n_envs`, `seeds` and `ppo_kwargs` (over `SB3_DEFAULTS`) let `benchmarks.peers` run the
+    same protocol at other settings; with `eval_episodes`, each run also gets `eval_return`:
+    the mean return of that many fresh episodes of the trained policy (actions sampled, untimed).
+    """
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -111,10 +127,9 @@ def run_sb3(total_timesteps: int) -> dict:
             self._stamp()
 
     def build(seed):
-        env = make_vec_env("CartPole-v1", n_envs=1, seed=seed)
+        env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed)
         return PPO(
-            "MlpPolicy", env, n_steps=2048, batch_size=64, n_epochs=10, learning_rate=3e-4, gamma=0.99,
-            gae_lambda=0.95, clip_range=0.2, clip_range_vf=None, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5,
+            "MlpPolicy", env, **{**SB3_DEFAULTS, **ppo_kwargs},
             policy_kwargs=dict(net_arch=dict(pi=[64, 64], vf=[64, 64]), activation_fn=torch.nn.Tanh),
             seed=seed, device="cpu", verbose=0,
         )
@@ -123,7 +138,7 @@ def run_sb3(total_timesteps: int) -> dict:
     # counterpart of pgjax's compile, which is also kept out of the timed runs.
     build(0).learn(total_timesteps=2048)
     runs, setup = [], []
-    for seed in SEEDS:
+    for seed in seeds:
         start = time.perf_counter()
         model = build(seed)
         setup.append(time.perf_counter() - start)
@@ -131,6 +146,11 @@ def run_sb3(total_timesteps: int) -> dict:
         start = time.perf_counter()
         model.learn(total_timesteps=total_timesteps, callback=curve)
         runs.append(_summarise(curve.records, time.perf_counter() - start))
+        if eval_episodes:
+            from stable_baselines3.common.evaluation import evaluate_policy
+
+            eval_env = make_vec_env("CartPole-v1", n_envs=16, seed=10_000 + seed)
+            runs[-1]["eval_return"] = float(evaluate_policy(model, eval_env, eval_episodes, deterministic=False)[0])
     return {"setup_s": statistics.median(setup), "runs": runs, "steps": runs[0]["steps"]}
 
 
