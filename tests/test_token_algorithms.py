@@ -165,3 +165,19 @@ def test_completions_cut_at_the_length_limit_are_counted_on_eos_tasks_only():
             assert "completion_clipped_fraction" not in metrics  # fixed-length answers are never cut
         else:
             assert float(metrics["completion_clipped_fraction"]) == pytest.approx(expected)
+
+
+def test_reward_statistics_are_of_the_task_rewards_not_the_kl_shaped_ones():
+    """With the KL folded into the rewards (REINFORCE++), `reward_std` and
+    `frac_reward_zero_std` still describe the task's rewards, as TRL reports them: one
+    iteration from the same state (so the same episodes) gives the same numbers whatever the
+    penalty's weight, though the policy is far from its reference."""
+    configs = [grpo.Config.for_env("Reverse2-tokens-v0", **TOKENS, baseline="batch", kl_in_reward=True,
+                                   kl_estimator="k1", kl_coef=coef) for coef in (0.0, 10.0)]
+    state = grpo.init(configs[0], jax.random.key(4))
+    state = state.replace(reference_params=jax.tree.map(lambda p: 50 * p, state.params))  # a sharp reference
+    update = jax.jit(grpo.update)
+    (_, plain), (_, shaped) = update(configs[0], state), update(configs[1], state)
+    assert abs(float(plain["reference_kl"])) > 0.01  # so a KL-shaped statistic would differ
+    for name in ("reward_std", "frac_reward_zero_std", "episode_return"):
+        assert float(plain[name]) == float(shaped[name]), name

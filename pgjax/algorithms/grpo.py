@@ -85,13 +85,13 @@ def step_kl(config: Config, dist, reference, action):
     return kl_estimate(dist.log_prob(action), reference.log_prob(action), config.kl_estimator)
 
 
-def advantages_of(config: Config, episodes):
-    """`(advantages [T, num_envs], returns [num_groups, group_size])` of the episodes' steps."""
-    returns = episodic.group_returns(config, episodes)
+def advantages_of(config: Config, episodes) -> jax.Array:
+    """The advantages `[T, num_envs]` of the episodes' steps."""
     if config.baseline == "group":
+        returns = episodic.group_returns(config, episodes)
         advantages = group_normalized_advantages(returns, config.advantage_eps, config.scale_by_std)
-        return jnp.broadcast_to(advantages.reshape(-1), episodes.alive.shape), returns
-    return masked_normalize(episodic.reward_to_go(config, episodes), episodes.alive), returns
+        return jnp.broadcast_to(advantages.reshape(-1), episodes.alive.shape)
+    return masked_normalize(episodic.reward_to_go(config, episodes), episodes.alive)
 
 
 def update(config: Config, state: TrainState):
@@ -99,6 +99,8 @@ def update(config: Config, state: TrainState):
     state, episodes = acting.collect_episodes(config, setup, state, group_size=config.group_size)
     # π_ref never changes within an iteration: evaluate it once on the batch, not in every minibatch step.
     reference, _ = episodic.replay_episodes(setup, state.reference_params, episodes)
+    # TRL's reward statistics are of the task's rewards, before any KL is folded into them.
+    rewards = episodic.group_returns(config, episodes)
     if config.kl_in_reward:
         # The behaviour policy's KL: its log-probabilities were kept by the rollout, so only
         # the exact KL (which needs its whole distribution) evaluates it again.
@@ -108,7 +110,7 @@ def update(config: Config, state: TrainState):
             behaviour_kl = kl_estimate(episodes.log_prob, reference.log_prob(episodes.action), config.kl_estimator)
         episodes = episodes.replace(reward=episodes.reward - config.kl_coef * jax.lax.stop_gradient(behaviour_kl)
                                     * episodes.alive)
-    advantages, returns = advantages_of(config, episodes)
+    advantages = advantages_of(config, episodes)
     # Every mean below is under the mask of the episodes' steps (`alive`), also inside a
     # shuffled minibatch; `scale` turns the policy terms' means into `loss_agg_mode`.
     scale = episodic.step_scale(config, episodes)
@@ -138,8 +140,8 @@ def update(config: Config, state: TrainState):
         config, setup, state, loss_fn, batch, config.update_epochs, config.num_minibatches
     )
     # TRL's names: the spread of the returns, and the share of groups that teach nothing.
-    learn_metrics = {**learn_metrics, "reward_std": returns.std(),
-                     "frac_reward_zero_std": jnp.mean(returns.std(axis=1) == 0)}
+    learn_metrics = {**learn_metrics, "reward_std": rewards.std(),
+                     "frac_reward_zero_std": jnp.mean(rewards.std(axis=1) == 0)}
     return acting.finish_iteration(config, state, episodes, learn_metrics)
 
 
