@@ -27,7 +27,14 @@ Part 2 — optimisations, each as a before/after ratio measured in the same run:
   XLA already updates the carry in place, so this only matters for callers that
   drive `update` from Python).
 
-Run: `python -m benchmarks.profile_iteration [--quick]` → `benchmarks/profile_iteration.md` + `.png`.
+Part 3 — kernels (`benchmarks/kernel_profile.py`, run from here, tables in
+`benchmarks/kernel_profile.md`): at the classic settings, how many XLA kernels each part
+executes per call (counted on the optimised HLO, loops by their trip counts), time per kernel,
+and how much of the time arithmetic at the measured matmul peak and the dispatch floor of a
+trivial kernel explain; this file gets its conclusion and a link.
+
+Run: `python -m benchmarks.profile_iteration [--quick]` → `benchmarks/profile_iteration.md` + `.png`
+(and `benchmarks/kernel_profile.md`).
 """
 
 from __future__ import annotations
@@ -95,6 +102,8 @@ class FatBatch:
     action = property(lambda self: self.transitions.action)
     log_prob = property(lambda self: self.transitions.log_prob)
     value = property(lambda self: self.transitions.value)
+    carry = property(lambda self: ())  # feed-forward: `learning.replay` reads these as empty
+    reset = property(lambda self: ())
 
 
 def fat_batch(config, trajectory: Trajectory) -> FatBatch:
@@ -103,10 +112,19 @@ def fat_batch(config, trajectory: Trajectory) -> FatBatch:
     return FatBatch(learning.flatten_time(trajectory), batch.advantages, batch.targets)
 
 
-def profile(config, calls: int, repeats: int):
-    """Compile and time each part; returns `{part: (compile_s, Timing)}` plus the ratios."""
-    state = ppo.init(config, jax.random.PRNGKey(0))
-    step_fn_of = lambda s: ppo_step_fn(config, s)  # noqa: E731
+PART_NAMES = {
+    "rollout": "rollout (acting.collect)",
+    "gae": "GAE + flatten (learning.advantage_batch)",
+    "epochs": "learning epochs (learning.minibatch_epochs)",
+    "update": "whole ppo.update, one program",
+}
+
+
+def part_functions(config, epochs_impl=learning.minibatch_epochs) -> dict:
+    """The parts of `ppo.update`, each a function to jit on its own, keyed as `PART_NAMES`:
+    rollout `(state) -> (state, trajectory)`, gae `(trajectory) -> batch`, epochs
+    `(state, batch) -> ((params, opt_state), metrics)` (with `epochs_impl` for the minibatch
+    loop), update `(state) -> (state, metrics)`. `benchmarks/kernel_profile.py` reuses them."""
 
     def collect(state):
         state, trajectory, _ = acting.collect(config, build.build(config), state)
@@ -115,14 +133,44 @@ def profile(config, calls: int, repeats: int):
     def advantages(trajectory):
         return learning.advantage_batch(config, trajectory)
 
-    def make_epochs(epochs_impl):
-        def epochs(state, batch):
-            return epochs_impl(step_fn_of(state), (state.params, state.opt_state), batch, state.key,
-                               config.update_epochs, config.num_minibatches)
-        return epochs
+    def epochs(state, batch):
+        return epochs_impl(ppo_step_fn(config, state), (state.params, state.opt_state), batch, state.key,
+                           config.update_epochs, config.num_minibatches)
 
     def update(state):
         return ppo.update(config, state)
+
+    return {"rollout": collect, "gae": advantages, "epochs": epochs, "update": update}
+
+
+def part_inputs(config, functions: dict | None = None):
+    """`(state, trajectory, state after the rollout, batch)`: the inputs of the parts
+    (computed with `functions`, `part_functions(config)` by default)."""
+    functions = functions or part_functions(config)
+    state = ppo.init(config, jax.random.PRNGKey(0))
+    new_state, trajectory = jax.jit(functions["rollout"])(state)
+    return state, trajectory, new_state, jax.jit(functions["gae"])(trajectory)
+
+
+def time_executable(executable, args, calls: int, repeats: int) -> common.Timing:
+    """Per-call time of a compiled part: each timed sample is `calls` back-to-back calls, / calls."""
+    def many():
+        out = None
+        for _ in range(calls):
+            out = executable(*args)
+        return out
+    timing = common.time_calls(many, repeats=repeats, warmup=1)
+    return common.Timing(tuple(t / calls for t in timing.samples))
+
+
+def profile(config, calls: int, repeats: int):
+    """Compile and time each part; returns `{part: (compile_s, Timing)}` plus the ratios."""
+    state = ppo.init(config, jax.random.PRNGKey(0))
+    functions = part_functions(config)
+    collect, advantages, update = functions["rollout"], functions["gae"], functions["update"]
+
+    def make_epochs(epochs_impl):
+        return part_functions(config, epochs_impl)["epochs"]
 
     setup = build.build(config)
     env, env_params, module = setup.env, setup.env_params, setup.network.module
@@ -145,14 +193,7 @@ def profile(config, calls: int, repeats: int):
 
     def timed(fn, *args):
         executable, compile_s = common.compile_ahead(fn, *args)
-        # Each timed sample is `calls` back-to-back calls; the per-call time is sample / calls.
-        def many():
-            out = None
-            for _ in range(calls):
-                out = executable(*args)
-            return out
-        timing = common.time_calls(many, repeats=repeats, warmup=1)
-        return compile_s, common.Timing(tuple(t / calls for t in timing.samples))
+        return compile_s, time_executable(executable, args, calls, repeats)
 
     # Each part is timed before its output is computed for the next part, so that its
     # compile time is measured fresh rather than read back from JAX's compilation cache.
@@ -162,10 +203,10 @@ def profile(config, calls: int, repeats: int):
     batch = jax.jit(advantages)(trajectory)
     before_batch = jax.jit(lambda t: fat_batch(config, t))(trajectory)
     parts = {
-        "rollout (acting.collect)": rollout_part,
-        "GAE + flatten (learning.advantage_batch)": advantage_part,
-        "learning epochs (learning.minibatch_epochs)": timed(make_epochs(learning.minibatch_epochs), new_state, batch),
-        "whole ppo.update, one program": timed(update, state),
+        PART_NAMES["rollout"]: rollout_part,
+        PART_NAMES["gae"]: advantage_part,
+        PART_NAMES["epochs"]: timed(make_epochs(learning.minibatch_epochs), new_state, batch),
+        PART_NAMES["update"]: timed(update, state),
     }
     variants = {
         "rollout: one fused actor-critic call per step (instead of policy and value calls)":
@@ -198,6 +239,19 @@ def donation(update, state, calls: int, repeats: int):
 
         results.append((compile_s, common.time_calls(loop, repeats=repeats, warmup=1)))
     return results[0], results[1]
+
+
+def kernel_section(kernels: dict) -> str:
+    """The section that links `kernel_profile.md`, from `kernel_profile.main`'s `summary["kernels"]`."""
+    return (
+        "\n### Kernels per iteration, classic settings\n\n"
+        + ("QUICK smoke run — not a measurement. " if kernels["quick"] else "")
+        + f"Measured {kernels['when']} on {kernels['machine']}. " + kernels["conclusion"]
+        + "\n\nThe tables (kernels executed per part by kind, the loops with their trip counts, per-kernel "
+        "times from a `jax.profiler` trace, the PRNG implementations compared) are in "
+        "[kernel_profile.md](kernel_profile.md), written by `python -m benchmarks.kernel_profile [--quick]`, "
+        "which this script runs.\n"
+    )
 
 
 def main(quick: bool = False, summary: dict | None = None) -> str:
@@ -254,6 +308,11 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
         ],
     )
     markdown += "".join(sections)
+    from benchmarks import kernel_profile  # here: it imports this module
+
+    kernel_summary = summary if summary is not None else {}
+    kernel_profile.main(quick, kernel_summary)
+    markdown += kernel_section(kernel_summary["kernels"])
 
     figure, ax = common.new_figure()
     names = list(shares)
