@@ -23,8 +23,9 @@ Training code never calls a flax module directly; it calls a *network*, an objec
   the rest); the transformer's is one causal pass per episode instead of T steps.
 
 `FeedForward` wraps `ActorCritic` (separate actor and critic torsos, the usual choice
-for PPO on control tasks; image observations `[H, W, C]`, as in MinAtar, go through a
-small CNN torso, everything else is flattened into an MLP). `Recurrent` wraps
+for PPO on control tasks; with `torso="auto"`, image observations `[H, W, C]`, as in
+MinAtar, go through a small CNN torso and everything else is flattened into an MLP;
+`torso="mlp"` or `"cnn"` chooses one). `Recurrent` wraps
 `RecurrentActorCritic`: an embedding, one `flax.linen.GRUCell` shared by actor and
 critic, then separate MLP heads. `pgjax.transformer.Transformer` is a causal transformer
 for token tasks whose carry is a key/value cache. `make_network` builds the one a config
@@ -98,6 +99,31 @@ class MLPTorso(nn.Module):
         return x
 
 
+class Conv3x3(nn.Module):
+    """`flax.linen.Conv(features, (3, 3))` with "SAME" padding and stride 1, computed as one
+    matrix product over the nine shifted copies of the image (im2col).
+
+    The same parameters (`kernel [3, 3, C, features]`, `bias [features]`) and the same
+    numbers up to float rounding; on CPU, XLA's convolution kernels for these small images
+    ran the whole PPO iteration about 14× slower than the matrix product does
+    (benchmarks/minatar.md).
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x):  # [B, H, W, C] -> [B, H, W, features]
+        height, width, channels = x.shape[-3:]
+        kernel = self.param("kernel", orthogonal(np.sqrt(2)), (3, 3, channels, self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        # Ordered (row offset, column offset, channel), as the kernel's leading axes are.
+        patches = jnp.concatenate(
+            [padded[:, i:i + height, j:j + width, :] for i in range(3) for j in range(3)], axis=-1
+        )
+        return patches @ kernel.reshape(9 * channels, self.features) + bias
+
+
 class CNNTorso(nn.Module):
     """One 3×3 convolution (16 channels) then an MLP, as in the MinAtar baselines."""
 
@@ -108,9 +134,20 @@ class CNNTorso(nn.Module):
     def __call__(self, obs):
         batch_shape = obs.shape[:-3]
         x = obs.reshape((-1,) + obs.shape[-3:])
-        x = nn.relu(nn.Conv(16, (3, 3), kernel_init=orthogonal(np.sqrt(2)))(x))
+        # Named as flax names an `nn.Conv`, so parameters saved before the im2col form load.
+        x = nn.relu(Conv3x3(16, name="Conv_0")(x))
         x = x.reshape(batch_shape + (-1,))
         return MLPTorso(self.hidden_sizes, self.activation)(x)
+
+
+def _torso(conv: bool | None, obs_ndim: int, hidden_sizes, activation: str, name: str | None = None) -> nn.Module:
+    """The CNN torso when `conv` (None: when the observation is an image `[H, W, C]`), else
+    an MLP on the flattened observation."""
+    if conv is None:
+        conv = obs_ndim == 3
+    if conv:
+        return CNNTorso(hidden_sizes, activation, name=name)
+    return MLPTorso(hidden_sizes, activation, obs_ndim=obs_ndim, name=name)
 
 
 class ActorCritic(nn.Module):
@@ -118,6 +155,8 @@ class ActorCritic(nn.Module):
 
     `action_dim` is the number of discrete actions when `discrete`, else the
     dimension of the continuous action (a state-independent log std is learned).
+    `conv` picks the torso: the CNN (True), an MLP on the flattened observation
+    (False), or the CNN for image observations only (None).
     """
 
     action_dim: int
@@ -126,11 +165,10 @@ class ActorCritic(nn.Module):
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
     log_std_init: float = 0.0
+    conv: bool | None = None
 
     def _torso(self, name: str) -> nn.Module:
-        if self.obs_ndim == 3:
-            return CNNTorso(self.hidden_sizes, self.activation, name=name)
-        return MLPTorso(self.hidden_sizes, self.activation, obs_ndim=self.obs_ndim, name=name)
+        return _torso(self.conv, self.obs_ndim, self.hidden_sizes, self.activation, name=name)
 
     def setup(self):
         self.actor_torso = self._torso("actor_torso")
@@ -171,12 +209,10 @@ class RecurrentActorCritic(nn.Module):
     activation: str = "tanh"
     gru_size: int = 128
     log_std_init: float = 0.0
+    conv: bool | None = None  # the embedding's torso, as in `ActorCritic`
 
     def setup(self):
-        if self.obs_ndim == 3:
-            self.embed = CNNTorso((self.gru_size,), self.activation)
-        else:
-            self.embed = MLPTorso((self.gru_size,), self.activation, obs_ndim=self.obs_ndim)
+        self.embed = _torso(self.conv, self.obs_ndim, (self.gru_size,), self.activation)
         # Our orthogonal initialiser, not flax's QR-based one (see `orthogonal`).
         self.gru = nn.GRUCell(self.gru_size, kernel_init=orthogonal(1.0), recurrent_kernel_init=orthogonal(1.0))
         # The feed-forward actor-critic, on the GRU's features: its separate torsos are the heads.
@@ -282,10 +318,14 @@ class NetworkKind:
     obs_shape: bool = False
 
 
+# `torso` config field -> the modules' `conv`.
+TORSOS = {"auto": None, "mlp": False, "cnn": True}
+
+
 def _mlp(action_dim, discrete, obs_ndim, config):
     return FeedForward(ActorCritic(
         action_dim=action_dim, discrete=discrete, obs_ndim=obs_ndim,
-        hidden_sizes=config.hidden_sizes, activation=config.activation,
+        hidden_sizes=config.hidden_sizes, activation=config.activation, conv=TORSOS[config.torso],
     ))
 
 
@@ -293,6 +333,7 @@ def _gru(action_dim, discrete, obs_ndim, config):
     return Recurrent(RecurrentActorCritic(
         action_dim=action_dim, discrete=discrete, obs_ndim=obs_ndim,
         hidden_sizes=config.hidden_sizes, activation=config.activation, gru_size=config.gru_size,
+        conv=TORSOS[config.torso],
     ))
 
 

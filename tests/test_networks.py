@@ -1,4 +1,4 @@
-"""The LAPACK-free orthogonal initialiser and ActorCritic's output shapes."""
+"""The LAPACK-free orthogonal initialiser, the im2col convolution and ActorCritic's output shapes and torsos."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from pgjax.distributions import Categorical, DiagGaussian
-from pgjax.networks import ActorCritic, orthogonal
+from pgjax.algorithms import ppo
+from pgjax.networks import ActorCritic, Conv3x3, orthogonal
 
 
 @pytest.mark.parametrize(
@@ -84,3 +85,51 @@ def test_actor_critic_image_observations():
         assert value.shape == batch
         np.testing.assert_allclose(network.apply(params, obs, method=ActorCritic.policy).logits, dist.logits)
         np.testing.assert_allclose(network.apply(params, obs, method=ActorCritic.value), value)
+
+
+def _conv_reference(x, kernel, bias):
+    """A 3x3 "SAME" cross-correlation, one output pixel at a time in NumPy."""
+    batch, height, width, _ = x.shape
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    out = np.zeros((batch, height, width, kernel.shape[-1]))
+    for b in range(batch):
+        for i in range(height):
+            for j in range(width):
+                window = padded[b, i:i + 3, j:j + 3, :]
+                out[b, i, j] = np.einsum("hwc,hwco->o", window, kernel) + bias
+    return out
+
+
+def test_im2col_convolution_matches_a_plain_loop_and_flax_conv():
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 6, 3))
+    params = Conv3x3(4).init(jax.random.PRNGKey(0), x)
+    params = jax.tree.map(lambda p: p + 0.1, params)  # a non-zero bias
+    got = np.asarray(Conv3x3(4).apply(params, x))
+    kernel, bias = (np.asarray(params["params"][k], np.float64) for k in ("kernel", "bias"))
+    np.testing.assert_allclose(got, _conv_reference(np.asarray(x, np.float64), kernel, bias), atol=1e-5)
+    # Parameters are laid out as flax's, so a network saved with `nn.Conv` loads unchanged.
+    import flax.linen as nn
+
+    np.testing.assert_allclose(got, nn.Conv(4, (3, 3)).apply(params, x), atol=1e-5)
+
+
+@pytest.mark.parametrize("torso, conv", [("auto", True), ("cnn", True), ("mlp", False)])
+def test_torso_field_picks_the_cnn_or_a_flattening_mlp(torso, conv):
+    from pgjax.envs import make_env
+    from pgjax.networks import make_network
+
+    config = ppo.Config(env="Breakout-MinAtar", torso=torso, hidden_sizes=(8,))
+    network = make_network(config, *make_env(config.env))
+    params = network.init(jax.random.PRNGKey(0), jnp.zeros((1, 10, 10, 4)))["params"]["actor_torso"]
+    if conv:
+        assert params["Conv_0"]["kernel"].shape == (3, 3, 4, 16)
+        assert params["MLPTorso_0"]["Dense_0"]["kernel"].shape == (1600, 8)
+    else:
+        assert set(params) == {"Dense_0"} and params["Dense_0"]["kernel"].shape == (400, 8)
+
+
+def test_cnn_torso_needs_image_observations():
+    with pytest.raises(ValueError, match=r"torso: 'cnn' needs image observations \[H, W, C\]; CartPole-v1's are \(4,\)"):
+        ppo.Config(env="CartPole-v1", torso="cnn")
+    with pytest.raises(ValueError, match="torso: must be one of auto, mlp, cnn, got 'conv'"):
+        ppo.Config(torso="conv")

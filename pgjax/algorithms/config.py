@@ -27,7 +27,7 @@ import numpy as np
 from flax import struct
 
 from pgjax import tasks  # noqa: F401  (registers the memory tasks with gymnax)
-from pgjax.networks import ACTIVATIONS, NETWORKS
+from pgjax.networks import ACTIVATIONS, NETWORKS, TORSOS
 from pgjax.token_losses import AGGREGATIONS
 
 
@@ -122,6 +122,11 @@ class BaseConfig:
         "mlp (feed-forward), gru (recurrent, a memory of past observations) or transformer (causal, over "
         "token observations, a key/value cache of the sequence so far)",
     )
+    torso: str = static(
+        "auto", one_of(TORSOS),
+        "what reads the observation in the mlp and gru networks: auto (a 3x3 convolution for image "
+        "observations [H, W, C], as in MinAtar, an MLP otherwise), mlp (the flattened observation) or cnn",
+    )
     gru_size: int = static(128, POSITIVE_INT, "hidden state size of the gru network")
     d_model: int = static(64, POSITIVE_INT, "width of the transformer network (a multiple of num_heads)")
     num_layers: int = static(2, POSITIVE_INT, "blocks of the transformer network")
@@ -192,10 +197,14 @@ class BaseConfig:
             raise ValueError(
                 f"num_minibatches: must divide num_envs * num_steps = {self.batch_size}, got {num_minibatches}"
             )
-        if self.env_params:
+        if self.env_params or self.torso == "cnn":
             from pgjax.envs import make_env  # validates the parameter names
 
-            make_env(self.env, **dict(self.env_params))
+            env, env_params = make_env(self.env, **dict(self.env_params))
+            if self.torso == "cnn":
+                shape = env.observation_space(env_params).shape
+                if len(shape) != 3:
+                    raise ValueError(f"torso: 'cnn' needs image observations [H, W, C]; {self.env}'s are {shape}")
 
     @property
     def recurrent(self) -> bool:
