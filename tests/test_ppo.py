@@ -76,9 +76,13 @@ def test_static_and_traced_fields():
 
 
 def test_presets_exist_and_overrides_apply():
-    for env in ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0", "Breakout-MinAtar"]:
+    for env in ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0",
+                "Asterix-MinAtar", "Breakout-MinAtar", "Freeway-MinAtar", "SpaceInvaders-MinAtar"]:
         config = ppo.Config.for_env(env, total_timesteps=12345678)
         assert config.env == env and config.total_timesteps == 12345678
+    # Every MinAtar game has a preset, and each is one of the recipes benchmarks/minatar.md compares.
+    for game in ppo.MINATAR_GAMES:
+        assert ppo.Config.PRESETS[game] in ppo.MINATAR_RECIPES.values()
     assert ppo.Config.for_env("Catch-bsuite").learning_rate == ppo.Config().learning_rate
 
 
