@@ -16,6 +16,9 @@ Rejax evaluates 128 episodes every `eval_freq` steps inside its training program
 Here `eval_callback` is replaced by a no-op (Rejax's documented way of swapping the
 callback, `algo.replace(eval_callback=...)`) so the timed program only trains;
 the final policy is then evaluated, untimed, with Rejax's own `rejax.evaluate`.
+With `--curve-every N` (used by `benchmarks.time_to_result`), Rejax's evaluator runs
+`--curve-episodes` episodes every N steps inside the timed program instead, as a Rejax
+user follows a run, and the JSON gets each seed's curve of mean returns.
 One seed is `jax.jit(algo.train)`, several are `jax.jit(jax.vmap(algo.train))`,
 both compiled ahead of time (`.lower(...).compile()`), so no tracing or compilation
 falls inside a timed call.
@@ -37,16 +40,26 @@ from rejax.evaluate import evaluate
 PACKAGES = ("rejax", "gymnax", "jax", "jaxlib", "flax", "optax", "chex", "distrax", "tfp-nightly")
 
 
-def make_algo(num_envs: int, total_timesteps: int):
+def make_algo(num_envs: int, total_timesteps: int, eval_freq: int = 0, eval_episodes: int = 0):
+    """Without `eval_freq`, the training program only trains; with it, Rejax's own evaluator
+    runs `eval_episodes` episodes every `eval_freq` steps inside the program (its usual way
+    of following a run), and `train` returns their mean return per evaluation."""
     algo = rejax.PPO.create(
         env="CartPole-v1",
         num_envs=num_envs, num_steps=128, num_epochs=4, num_minibatches=4,
         learning_rate=2.5e-4, max_grad_norm=0.5, gamma=0.99, gae_lambda=0.95, clip_eps=0.2,
         vf_coef=0.5, ent_coef=0.01, normalize_observations=False,
         agent_kwargs=dict(activation="tanh", hidden_layer_sizes=(64, 64)),
-        total_timesteps=total_timesteps, eval_freq=total_timesteps, skip_initial_evaluation=True,
+        total_timesteps=total_timesteps, eval_freq=eval_freq or total_timesteps, skip_initial_evaluation=True,
     )
-    return algo.replace(eval_callback=lambda algo, train_state, key: ())
+    if not eval_freq:
+        return algo.replace(eval_callback=lambda algo, train_state, key: ())
+    max_steps = int(algo.env_params.max_steps_in_episode)
+
+    def mean_return(algo, train_state, key):
+        return evaluate(algo.make_act(train_state), key, algo.env, algo.env_params, eval_episodes, max_steps)[1].mean()
+
+    return algo.replace(eval_callback=mean_return)
 
 
 def final_returns(algo, train_states, keys, num_episodes: int, batched: bool) -> np.ndarray:
@@ -69,9 +82,12 @@ def main() -> None:
     parser.add_argument("--total-timesteps", type=int, required=True, help="per seed; a multiple of num_envs × 128")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--eval-episodes", type=int, default=64)
+    parser.add_argument("--curve-every", type=int, default=0,
+                        help="evaluate every this many steps inside training (Rejax's eval_callback)")
+    parser.add_argument("--curve-episodes", type=int, default=16, help="episodes per evaluation during training")
     args = parser.parse_args()
 
-    algo = make_algo(args.num_envs, args.total_timesteps)
+    algo = make_algo(args.num_envs, args.total_timesteps, args.curve_every, args.curve_episodes)
     batched = args.num_seeds > 1
     key = jax.random.PRNGKey(0)
     keys = jax.random.split(key, args.num_seeds) if batched else key
@@ -86,7 +102,7 @@ def main() -> None:
         start = time.perf_counter()
         output = jax.block_until_ready(executable(keys))
         run_s.append(time.perf_counter() - start)
-    train_states, _ = output
+    train_states, curve = output
 
     eval_keys = jax.random.split(jax.random.PRNGKey(1), args.num_seeds) if batched else jax.random.PRNGKey(1)
     returns = final_returns(algo, train_states, eval_keys, args.eval_episodes, batched)
@@ -98,6 +114,9 @@ def main() -> None:
         "env_steps": int(jnp.sum(train_states.global_step)),
         "final_return": float(returns.mean()),
         "final_return_per_seed": returns.tolist(),
+        # [seeds, evaluations]: the mean return of each evaluation during training (--curve-every)
+        **({"curve": np.asarray(curve).reshape(args.num_seeds, -1).tolist(),
+            "curve_steps": args.curve_every} if args.curve_every else {}),
     }))
 
 

@@ -6,7 +6,8 @@ in sbx's own venv.
 
 Prints one JSON object on the last line of stdout: the versions and, per seed, the
 seconds of model construction, of the first iteration, of iterations 2…n and the
-steps they made, and the final return.
+steps they made, the final return, and the curve of training returns (the mean return
+of the episodes each iteration finished, with its host timestamp).
 
 Settings: the classic CartPole ones as SB3's API spells them: `n_steps` 128 per env,
 `batch_size` = n_envs × 128 / 4 (4 minibatches), 4 epochs, 64-64 tanh actor and
@@ -45,26 +46,38 @@ PACKAGES = ("sbx-rl", "stable-baselines3", "gymnasium", "jax", "jaxlib", "flax",
 
 
 class IterationClock(BaseCallback):
-    """Host time at the start of training and at the end of each iteration's learning phase."""
+    """Host time at the start of training and at the end of each iteration's learning phase,
+    with the mean return of the episodes finished in that iteration's rollout (the last
+    iteration's mean again when none finished, NaN before the first)."""
 
     def __init__(self):
         super().__init__()
-        self.start, self.stamps, self.steps = 0.0, [], []
+        self.start, self.stamps, self.steps, self.returns = 0.0, [], [], []
+        self.finished, self.last = [], float("nan")
 
     def _on_training_start(self):
         self.start = time.perf_counter()
 
-    def _on_rollout_start(self):
-        if self.num_timesteps > 0:  # the previous iteration's learning phase has just finished
-            self.stamps.append(time.perf_counter())
-            self.steps.append(self.num_timesteps)
-
-    def _on_step(self):
-        return True
-
-    def _on_training_end(self):
+    def _stamp(self):
         self.stamps.append(time.perf_counter())
         self.steps.append(self.num_timesteps)
+        self.returns.append(self.last)
+
+    def _on_rollout_start(self):
+        if self.num_timesteps > 0:  # the previous iteration's learning phase has just finished
+            self._stamp()
+
+    def _on_step(self):
+        self.finished += [info["episode"]["r"] for info in self.locals["infos"] if "episode" in info]
+        return True
+
+    def _on_rollout_end(self):
+        if self.finished:
+            self.last = float(sum(self.finished) / len(self.finished))
+        self.finished = []
+
+    def _on_training_end(self):
+        self._stamp()
 
 
 def build(num_envs: int, seed: int) -> PPO:
@@ -101,6 +114,8 @@ def run(num_envs: int, seed: int, total_timesteps: int, eval_episodes: int) -> d
         "timed_steps": clock.steps[-1] - clock.steps[0],
         "env_steps": clock.steps[-1],
         "final_return": float(mean_return),
+        # per iteration: seconds since the start of `learn`, env steps, training return
+        "curve": [[stamp - clock.start, steps, ret] for stamp, steps, ret in zip(clock.stamps, clock.steps, clock.returns)],
     }
 
 
