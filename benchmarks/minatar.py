@@ -62,23 +62,14 @@ def learn(game: str, recipe: str, steps: int, num_seeds: int) -> dict:
     )
 
 
-class _XlaConvTorso(nn.Module):
-    """`networks.CNNTorso` with XLA's convolution in place of the im2col product."""
-
-    hidden_sizes: tuple
-    activation: str
-
-    @nn.compact
-    def __call__(self, obs):
-        batch_shape = obs.shape[:-3]
-        x = obs.reshape((-1,) + obs.shape[-3:])
-        x = nn.relu(nn.Conv(16, (3, 3), kernel_init=networks.orthogonal(np.sqrt(2)))(x))
-        return networks.MLPTorso(self.hidden_sizes, self.activation)(x.reshape(batch_shape + (-1,)))
+def _xla_conv(features, name):
+    """XLA's convolution in place of `networks.Conv3x3`, with the same initialiser."""
+    return nn.Conv(features, (3, 3), kernel_init=networks.orthogonal(np.sqrt(2)), name=name)
 
 
 class _XlaConvActorCritic(networks.ActorCritic):
     def _torso(self, name):
-        return _XlaConvTorso(self.hidden_sizes, self.activation, name=name)
+        return networks.CNNTorso(self.hidden_sizes, self.activation, conv=_xla_conv, name=name)
 
 
 def _xla_conv_network(action_dim, discrete, obs_ndim, config):

@@ -104,9 +104,9 @@ class Conv3x3(nn.Module):
     matrix product over the nine shifted copies of the image (im2col).
 
     The same parameters (`kernel [3, 3, C, features]`, `bias [features]`) and the same
-    numbers up to float rounding; on CPU, XLA's convolution kernels for these small images
-    ran the whole PPO iteration about 14× slower than the matrix product does
-    (benchmarks/minatar.md).
+    numbers up to float rounding; on CPU, with XLA's convolution kernels for these small
+    images a whole PPO iteration on Breakout-MinAtar ran 4–6× slower than with the matrix
+    product (benchmarks/minatar.md).
     """
 
     features: int
@@ -129,13 +129,14 @@ class CNNTorso(nn.Module):
 
     hidden_sizes: Sequence[int]
     activation: str
+    conv: Callable[..., nn.Module] = Conv3x3  # (features, name=...) -> the 3×3 convolution
 
     @nn.compact
     def __call__(self, obs):
         batch_shape = obs.shape[:-3]
         x = obs.reshape((-1,) + obs.shape[-3:])
         # Named as flax names an `nn.Conv`, so parameters saved before the im2col form load.
-        x = nn.relu(Conv3x3(16, name="Conv_0")(x))
+        x = nn.relu(self.conv(16, name="Conv_0")(x))
         x = x.reshape(batch_shape + (-1,))
         return MLPTorso(self.hidden_sizes, self.activation)(x)
 
