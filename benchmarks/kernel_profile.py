@@ -182,6 +182,7 @@ class Analysis:
     loops: list[Loop]
     categories: dict[str, str]  # instruction name → category, for the trace
     unknown_trips: int  # loops without a known trip count (counted as one trip)
+    matmul_flops: float = 0.0  # the part of `flops` in dots, per call
 
     @property
     def total(self) -> int:
@@ -189,23 +190,23 @@ class Analysis:
 
 
 def _own_cost(computations, instruction: Instruction, shapes: dict[str, tuple[int, ...] | None]):
-    """(flops, transcendentals) of one instruction, recursing into fused computations."""
+    """(flops, transcendentals, of the flops those in dots) of one instruction, recursing into fused computations."""
     op = instruction.opcode
     if op == "fusion" or instruction.small_call:
         called = instruction.called("calls") or instruction.called("to_apply")
         return _computation_cost(computations, called, own_only=False)
     if op == "while":  # only inside a hoisted small call: the loops `analyse` visits are counted there
         body = _computation_cost(computations, instruction.called("body"), own_only=False)
-        return body[0] * (instruction.trip_count or 1), body[1] * (instruction.trip_count or 1)
+        return tuple(part * (instruction.trip_count or 1) for part in body)
     if op == "dot":
         lhs = shapes.get(instruction.operands[0]) or ()
         contracting = re.search(r"lhs_contracting_dims=\{([\d,]*)\}", instruction.attrs)
         k = math.prod(lhs[int(d)] for d in contracting.group(1).split(",") if d) if contracting else 1
-        return 2.0 * instruction.elements * k, 0.0
+        return 2.0 * instruction.elements * k, 0.0, 2.0 * instruction.elements * k
     if op in TRANSCENDENTAL:
-        return 0.0, float(instruction.elements)
+        return 0.0, float(instruction.elements), 0.0
     if op in ELEMENTWISE:
-        return float(instruction.elements), 0.0
+        return float(instruction.elements), 0.0, 0.0
     if op in ("reduce", "reduce-window", "scatter", "select-and-scatter"):
         reducer = instruction.called("to_apply")
         per_element = _computation_cost(computations, reducer, own_only=False)[0] if reducer else 1.0
@@ -217,24 +218,23 @@ def _own_cost(computations, instruction: Instruction, shapes: dict[str, tuple[in
             elements = instruction.elements * (math.prod(int(s) for s in window.group(1).split("x")) if window else 1)
         else:
             elements = math.prod(shapes.get(instruction.operands[-1]) or ())
-        return per_element * elements, 0.0
+        return per_element * elements, 0.0, 0.0
     if op == "sort":
         n = math.prod(shapes.get(instruction.operands[0]) or ())
-        return n * max(1.0, math.log2(max(n, 2))), 0.0
-    return 0.0, 0.0
+        return n * max(1.0, math.log2(max(n, 2))), 0.0, 0.0
+    return 0.0, 0.0, 0.0
 
 
-def _computation_cost(computations, name: str, own_only: bool) -> tuple[float, float]:
-    """(flops, transcendentals) of one run of computation `name`. With `own_only`, control-flow
+def _computation_cost(computations, name: str, own_only: bool) -> tuple[float, float, float]:
+    """(flops, transcendentals, matmul flops) of one run of computation `name`. With `own_only`, control-flow
     instructions (whose bodies are counted with their own run counts) add nothing."""
     shapes = {i.name: i.shape for i in computations[name]}
-    flops = transcendentals = 0.0
+    total = (0.0, 0.0, 0.0)
     for instruction in computations[name]:
         if own_only and instruction.category == "control":
             continue
-        f, t = _own_cost(computations, instruction, shapes)
-        flops, transcendentals = flops + f, transcendentals + t
-    return flops, transcendentals
+        total = tuple(a + b for a, b in zip(total, _own_cost(computations, instruction, shapes)))
+    return total
 
 
 def analyse(hlo_text: str) -> Analysis:
@@ -272,17 +272,18 @@ def analyse(hlo_text: str) -> Analysis:
     visit(entry, 1, "")
     executed = collections.Counter()
     distinct = collections.Counter()
-    flops = transcendentals = flat = 0.0
+    flops = transcendentals = flat = matmul = 0.0
     categories = {}
     for name, times in runs.items():
         for category, count in kernels_of(name).items():
             executed[category] += count * times
             distinct[category] += count
-        f, t = _computation_cost(computations, name, own_only=True)
+        f, t, mm = _computation_cost(computations, name, own_only=True)
         flops, transcendentals, flat = flops + f * times, transcendentals + t * times, flat + f
+        matmul += mm * times
         categories.update({i.name: i.category for i in computations[name] if i.category})
     return Analysis({c: executed.get(c, 0) for c in CATEGORIES}, {c: distinct.get(c, 0) for c in CATEGORIES},
-                    flops, transcendentals, flat, loops, categories, unknown)
+                    flops, transcendentals, flat, loops, categories, unknown, matmul)
 
 
 # ---------------------------------------------------------------- measurements

@@ -94,14 +94,15 @@ def preset_check() -> str:
 # ---------------------------------------------------------------- pgjax
 
 
-def run_pgjax(num_envs: int, num_seeds: int, steps: int) -> dict:
+def run_pgjax(num_envs: int, num_seeds: int, steps: int, with_hlo: bool = False) -> dict:
+    """pgjax's row; `with_hlo` adds the optimised HLO of the timed program (`"hlo"`)."""
     config = ppo.Config.for_env("CartPole-v1", num_envs=num_envs, total_timesteps=steps)
     key = jax.random.PRNGKey(0)
     if num_seeds == 1:
         fn, args = ppo.train, (config, key)
     else:
         fn, args = ppo.train_batch, (config, jax.random.split(key, num_seeds))
-    _, compile_s, timing, (states, _) = common.compile_and_time(fn, *args, repeats=REPEATS)
+    executable, compile_s, timing, (states, _) = common.compile_and_time(fn, *args, repeats=REPEATS)
 
     def final_return(state, eval_key):
         return ppo.evaluate(config, state, eval_key, EVAL_EPISODES).mean()
@@ -113,7 +114,7 @@ def run_pgjax(num_envs: int, num_seeds: int, steps: int) -> dict:
         returns = np.asarray(jax.jit(jax.vmap(final_return))(states, jax.random.split(eval_key, num_seeds))).tolist()
     return {
         "compile_s": compile_s, "timing": timing, "env_steps": num_seeds * config.num_iterations * config.batch_size,
-        "returns": returns,
+        "returns": returns, **({"hlo": executable.as_text()} if with_hlo else {}),
     }
 
 
@@ -174,10 +175,11 @@ def run_runner(python: Path, script: str, args: list) -> dict:
 # ---------------------------------------------------------------- peers
 
 
-def run_rejax(python: Path, num_envs: int, num_seeds: int, steps: int) -> dict:
+def run_rejax(python: Path, num_envs: int, num_seeds: int, steps: int, hlo_path: Path | None = None) -> dict:
+    """Rejax's row; with `hlo_path`, the runner writes its timed program's optimised HLO there."""
     out = run_runner(python, "rejax_runner.py", [
         "--num-envs", num_envs, "--num-seeds", num_seeds, "--total-timesteps", steps,
-        "--repeats", REPEATS, "--eval-episodes", EVAL_EPISODES,
+        "--repeats", REPEATS, "--eval-episodes", EVAL_EPISODES, *(["--hlo-out", hlo_path] if hlo_path else []),
     ])
     return {
         "compile_s": out["compile_s"], "timing": common.Timing(tuple(out["run_s"])), "env_steps": out["env_steps"],

@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--curve-every", type=int, default=0,
                         help="evaluate every this many steps inside training (Rejax's eval_callback)")
     parser.add_argument("--curve-episodes", type=int, default=16, help="episodes per evaluation during training")
+    parser.add_argument("--hlo-out", default=None, help="write the compiled training program's optimised HLO here")
     args = parser.parse_args()
 
     algo = make_algo(args.num_envs, args.total_timesteps, args.curve_every, args.curve_episodes)
@@ -96,6 +97,9 @@ def main() -> None:
     start = time.perf_counter()
     executable = jax.jit(train).lower(keys).compile()
     compile_s = time.perf_counter() - start
+    if args.hlo_out:
+        with open(args.hlo_out, "w") as hlo_file:
+            hlo_file.write(executable.as_text())
 
     run_s, output = [], None
     for _ in range(args.repeats):
