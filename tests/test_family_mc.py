@@ -148,6 +148,11 @@ def test_grpo_kl_penalty_holds_the_policy_near_the_frozen_reference():
 def test_solves_cartpole_within_2m_steps(module, trained_returns, assert_reached):
     config = module.Config.for_env("CartPole-v1")
     assert config.total_timesteps <= 2_000_000
+    if module is rloo:
+        # Half its preset's budget is plenty: at 1M steps 21 of 21 seeds (offsets 0-6) ended at
+        # 488-500, and this test costs half the CI time. REINFORCE and GRPO keep the full 2M
+        # (at 1M, 3 of 21 GRPO seeds ended below 450).
+        config = module.Config.for_env("CartPole-v1", total_timesteps=1_000_000)
     assert_reached(trained_returns(module, config, num_seeds=3, seed=2024, num_episodes=64), 450, k=2)
 
 
