@@ -12,7 +12,9 @@ bodies × their trip counts; transcendentals left out). Then
 
 with the peak a jitted 2048 × 2048 float32 matmul measured in the same run. The limit is a
 bound no program reaches (its kernels are small, and on this CPU most of an iteration's
-time is per-kernel cost: `kernel_profile.md`); the share says how much room is left.
+time is per-kernel cost: `kernel_profile.md`); the share says how much room is left. A
+second table times, alone, the matmuls of one minibatch step at 1024 envs, where kernels
+are large: which of them run near the peak and which do not.
 
 Run: `python -m benchmarks.arithmetic_limit [--quick]` → `benchmarks/arithmetic_limit.md`.
 """
@@ -22,9 +24,33 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import jax.numpy as jnp
+
 from benchmarks import common, kernel_profile, peers
 
 PEAK_SIZE, PEAK_REPEATS = 2048, 5
+# The matmuls of one minibatch step at 1024 envs (minibatches of 32,768 transitions, 64-64
+# tanh, CartPole's 4 observations and 2 actions): (what, [M, K], [K, N]).
+ROWS = 1024 * peers.NUM_STEPS // 4
+MINIBATCH_MATMULS = (
+    ("first layer, forward", (ROWS, 4), (4, 64)),
+    ("hidden layer, forward", (ROWS, 64), (64, 64)),
+    ("actor head, forward", (ROWS, 64), (64, 2)),
+    ("critic head, forward", (ROWS, 64), (64, 1)),
+    ("hidden layer, weight gradient", (64, ROWS), (ROWS, 64)),
+    ("hidden layer, input gradient", (ROWS, 64), (64, 64)),
+)
+
+
+def matmul_rates(repeats: int) -> list[tuple[str, tuple, tuple, float, float]]:
+    """`(what, lhs, rhs, seconds per call, FLOP/s)` of one jitted matmul of each shape."""
+    out = []
+    for what, lhs, rhs in MINIBATCH_MATMULS:
+        a, b = jnp.full(lhs, 0.01, jnp.float32), jnp.full(rhs, 0.01, jnp.float32)
+        executable, _ = common.compile_ahead(jnp.matmul, a, b)
+        seconds = common.time_calls(executable, a, b, repeats=repeats, warmup=2).median
+        out.append((what, lhs, rhs, seconds, 2.0 * lhs[0] * lhs[1] * rhs[1] / seconds))
+    return out
 
 
 def measure(quick: bool = False) -> dict:
@@ -50,7 +76,8 @@ def measure(quick: bool = False) -> dict:
                 continue
             analysis = kernel_profile.analyse(hlo_path.read_text())
             rows[(name, "Rejax")] = {**out, "flops": analysis.flops, "matmul_flops": analysis.matmul_flops}
-    return {"peak": peak, "settings": settings, "rows": rows, "rejax_reason": reason}
+    return {"peak": peak, "settings": settings, "rows": rows, "rejax_reason": reason,
+            "matmuls": matmul_rates(5 if quick else 20)}
 
 
 def report(m: dict, quick: bool) -> str:
@@ -89,6 +116,14 @@ def report(m: dict, quick: bool) -> str:
     lines.append(common.table(
         ["setting", "library", "FLOPs per env step", "of them in matmuls", "env-steps/s", "arithmetic limit (env-steps/s)",
          "share of the limit", "pgjax ÷ library"], table_rows))
+    lines.append(f"### The matmuls of one minibatch step at 1024 envs ({ROWS:,} rows), each jitted alone\n")
+    lines.append("Median of the calls (one call each, launch included); a matmul at the peak would run at "
+                 f"{peak / 1e9:.0f} GFLOP/s. The {PEAK_SIZE}² matmul is not the CPU's ceiling (a share above 100 % "
+                 "says so), so the limits above are somewhat low and the shares somewhat high.\n")
+    lines.append(common.table(
+        ["matmul", "shape", "time per call", "GFLOP/s", "share of the peak"],
+        [[what, f"[{lhs[0]:,}, {lhs[1]:,}] × [{rhs[0]:,}, {rhs[1]:,}]", f"{seconds * 1e6:.0f} µs", f"{rate / 1e9:.0f}",
+          f"{100 * rate / peak:.0f}%"] for what, lhs, rhs, seconds, rate in m["matmuls"]]))
     return "\n".join(lines)
 
 
