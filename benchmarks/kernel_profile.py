@@ -190,7 +190,8 @@ class Analysis:
 
 
 def _own_cost(computations, instruction: Instruction, shapes: dict[str, tuple[int, ...] | None]):
-    """(flops, transcendentals, of the flops those in dots) of one instruction, recursing into fused computations."""
+    """(flops, transcendentals, matmul flops: the part of the flops in dots) of one instruction, recursing into
+    fused computations."""
     op = instruction.opcode
     if op == "fusion" or instruction.small_call:
         called = instruction.called("calls") or instruction.called("to_apply")
