@@ -54,21 +54,20 @@ def make_algo(num_envs: int, total_timesteps: int, eval_freq: int = 0, eval_epis
     )
     if not eval_freq:
         return algo.replace(eval_callback=lambda algo, train_state, key: ())
+    return algo.replace(eval_callback=lambda algo, train_state, key: mean_return(algo, train_state, key, eval_episodes))
+
+
+def mean_return(algo, train_state, key, num_episodes: int):
+    """Rejax's evaluator: the mean return of `num_episodes` fresh episodes (actions sampled)."""
     max_steps = int(algo.env_params.max_steps_in_episode)
-
-    def mean_return(algo, train_state, key):
-        return evaluate(algo.make_act(train_state), key, algo.env, algo.env_params, eval_episodes, max_steps)[1].mean()
-
-    return algo.replace(eval_callback=mean_return)
+    return evaluate(algo.make_act(train_state), key, algo.env, algo.env_params, num_episodes, max_steps)[1].mean()
 
 
 def final_returns(algo, train_states, keys, num_episodes: int, batched: bool) -> np.ndarray:
     """Rejax's evaluator on the trained policies: `[seeds]` mean returns (actions sampled)."""
-    max_steps = int(algo.env_params.max_steps_in_episode)
 
     def one(train_state, key):
-        _, returns = evaluate(algo.make_act(train_state), key, algo.env, algo.env_params, num_episodes, max_steps)
-        return returns.mean()
+        return mean_return(algo, train_state, key, num_episodes)
 
     if batched:
         return np.asarray(jax.jit(jax.vmap(one))(train_states, keys))

@@ -90,7 +90,7 @@ class Config(EpochsConfig):
         "RepeatPrevious-v0": dict(
             _MEMORY, num_envs=16, num_steps=64, learning_rate=1e-3, total_timesteps=1_000_000,
         ),
-        **{game: MINATAR_PRESETS[game] for game in MINATAR_GAMES},
+        **MINATAR_PRESETS,
         # Every episode is one 4-token answer: a segment of 4 steps holds exactly one (γ = 1).
         **{name: dict(preset, num_minibatches=2, update_epochs=2, gamma=1.0) for name, preset in TOKEN_PRESETS.items()},
     }
