@@ -47,7 +47,7 @@ def measure(num_runs: int, total_timesteps: int, repeats: int = 3) -> dict:
     """Compile seconds and the timing of `num_runs` runs in one sharded program on all visible devices."""
     config = classic_config(total_timesteps)
     layout = RunSharding(num_runs, global_mesh())
-    program, out_shardings = layout.program(lambda c, k, **kw: driver.train_runs(ppo.init, ppo.update, c, k, **kw))
+    program, out_shardings = layout.program(lambda c, k: driver.train_runs(ppo.init, ppo.update, c, k))
     configs, keys = layout.place((stack_runs(config, [{}], num_runs), jax.random.split(jax.random.key(0), num_runs)))
     _, compile_s, timing, _ = common.compile_and_time(program, configs, keys, repeats=repeats, out_shardings=out_shardings)
     env_steps = num_runs * config.num_iterations * config.batch_size  # padding runs not counted

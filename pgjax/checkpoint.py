@@ -32,7 +32,6 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +41,8 @@ import orbax.checkpoint as ocp
 from pgjax.algorithms import driver
 from pgjax.algorithms.build import TrainState
 from pgjax.algorithms.driver import stack_runs
-from pgjax.distributed import RunSharding, barrier, broadcast_text, gather, global_mesh, is_key, is_primary, wait_until_ready
+from pgjax.distributed import barrier, broadcast_text, is_key, is_primary
+from pgjax.runners import ManyRuns, OneRun, run_reported
 
 # Two kept checkpoints: the newest, and the one before it in case the newest is being written.
 MAX_TO_KEEP = 2
@@ -258,78 +258,6 @@ def _one_key(key):
     return key if _num_runs(key) is None else key[0]
 
 
-class _StopAsked:
-    """`callback`, remembering whether it asked to stop: a stop that falls on a chunk's last
-    report leaves nothing of that chunk undone, yet no further chunk may start."""
-
-    def __init__(self, callback: Callable):
-        self.callback, self.asked = callback, False
-
-    def __call__(self, metrics):
-        answer = self.callback(metrics)
-        self.asked |= isinstance(answer, (bool, np.bool_)) and bool(answer)
-        return answer
-
-
-class _OneRun:
-    """Chunked `algo.train(config, key)`: `state` and metrics have no run axis."""
-
-    def __init__(self, algo, config, callback, report_every):
-        self.algo, self.config, self.callback, self.report_every = algo, config, callback, report_every
-
-    def compile(self, key, state_like, lengths, fresh: bool):
-        if fresh:
-            init = jax.jit(self.algo.init).lower(self.config, key).compile()
-            self.init = lambda key: init(self.config, key)
-        self.chunks = {
-            n: jax.jit(partial(driver.continue_training, self.algo.update, num_iterations=n, callback=self.callback,
-                               report_every=self.report_every))
-            .lower(self.config, state_like).compile()
-            for n in lengths
-        }
-
-    def run(self, state, length):
-        return self.chunks[length](self.config, state)
-
-    def to_save(self, state):
-        return state
-
-    def restored(self, state):
-        return state
-
-
-class _ManyRuns:
-    """Chunked `algo.train_batch(config, keys [K])`: the `K` runs are laid out over `mesh` by
-    `RunSharding`, exactly as in `pgjax.sweep` (states `[K]`, metrics `[iterations, K]`)."""
-
-    def __init__(self, algo, config, num_runs, callback, mesh, report_every):
-        self.algo, self.callback, self.report_every = algo, callback, report_every
-        self.layout = RunSharding(num_runs, global_mesh() if mesh is None else mesh)
-        self.configs = self.layout.place(stack_runs(config, [{}], num_runs))
-
-    def compile(self, keys, state_like, lengths, fresh: bool):
-        layout = self.layout
-        if fresh:
-            init = layout.jit(jax.vmap(self.algo.init), with_metrics=False).lower(self.configs, layout.place(keys)).compile()
-            self.init = lambda keys: init(self.configs, layout.place(keys))
-        self.chunks = {
-            n: layout.jit(partial(driver.continue_runs, self.algo.update, num_iterations=n,
-                                  report_every=self.report_every), self.callback)
-            .lower(self.configs, state_like).compile()
-            for n in lengths
-        }
-
-    def run(self, states, length):
-        states, metrics = self.chunks[length](self.configs, states)
-        return states, jax.tree.map(lambda m: np.asarray(m)[:, : self.layout.num_runs], metrics)
-
-    def to_save(self, states):
-        return self.layout.unpad(states)
-
-    def restored(self, states):
-        return self.layout.place(states)
-
-
 def train_with_checkpoints(
     algo,
     config,
@@ -353,15 +281,16 @@ def train_with_checkpoints(
     With `resume=True`, training continues from the latest complete checkpoint in `run_dir`
     (if there is none it starts afresh); the saved config must equal `config` and `key` is
     only used for its type and run count. With `resume=False`, `run_dir` must not hold
-    checkpoints already. `callback(metrics)` runs on the host after every iteration, as in `train`
-    (reported in blocks of up to `report_every` iterations within each chunk, see
-    `driver.run_updates`).
+    checkpoints already. `callback(metrics)` runs on the host once per iteration, as in `train`:
+    each chunk runs as compiled blocks of `driver.block_length(chunk, report_every)` iterations
+    and the callback sees a block's iterations after it (`pgjax.runners.run_reported`).
 
-    Every chunk program (the full chunk, and a shorter last one if `every_iterations` does not
-    divide the iterations left) is compiled before training starts; `on_compiled(seconds)` is
-    then called with the compile time. Checkpoints are written asynchronously while the next
-    chunk runs. If `callback` returns True, training stops after that iteration, which is
-    checkpointed; the result then holds the iterations done (resume continues from there).
+    Every program (`init` for a fresh run; a block of each length needed) is compiled before
+    training starts; `on_compiled(seconds)` is then called with the compile time. None holds a
+    host callback, so JAX's persistent compilation cache can keep them for the next run or
+    resume. Checkpoints are written asynchronously while the next chunk runs. If `callback`
+    returns True, training stops at the end of that block, which is checkpointed; the result
+    then holds the iterations done (resume continues from there).
     """
     if not isinstance(every_iterations, (int, np.integer)) or isinstance(every_iterations, bool) or every_iterations <= 0:
         raise ValueError(f"every_iterations: must be a positive integer, got {every_iterations!r}")
@@ -372,9 +301,7 @@ def train_with_checkpoints(
             f"run_dir: {run_dir} already holds checkpoints (latest after {existing} iterations); "
             "pass resume=True to continue it, or choose a new directory"
         )
-    callback = None if callback is None else _StopAsked(callback)
-    runner = (_OneRun(algo, config, callback, report_every) if num_runs is None
-              else _ManyRuns(algo, config, num_runs, callback, mesh, report_every))
+    runner = OneRun(algo, config) if num_runs is None else ManyRuns(algo, stack_runs(config, [{}], num_runs), num_runs, mesh)
     if existing is not None:
         existing, (state, saved_config, metrics) = restore_intact(run_dir, algo, key=key)  # past any corrupt one
         differing = _differing_fields(saved_config, config)
@@ -396,10 +323,12 @@ def train_with_checkpoints(
         state, metrics, done = None, None, 0
 
     left = config.num_iterations - done
-    lengths = sorted({n for n in (min(every_iterations, left), left % every_iterations) if n > 0})
+    chunks = sorted({n for n in (min(every_iterations, left), left % every_iterations) if n > 0})
+    # A chunk runs as blocks of iterations with a report after each (one block without a callback).
+    block = {n: n if callback is None else driver.block_length(n, report_every) for n in chunks}
     start = time.perf_counter()
-    state_like = state if state is not None else _initial_state_like(runner, key)
-    runner.compile(key, state_like, lengths, fresh=state is None)
+    state_like = state if state is not None else runner.state_like(key)
+    runner.compile(key, state_like, sorted(set(block.values())), fresh=state is None)
     if on_compiled is not None:
         on_compiled(time.perf_counter() - start)
     if state is None:
@@ -409,11 +338,10 @@ def train_with_checkpoints(
     try:
         while done < config.num_iterations:
             length = min(every_iterations, config.num_iterations - done)
-            state, chunk_metrics = wait_until_ready(runner.run(state, length))
-            # A callback that asked to stop ends the chunk early: keep the iterations that ran,
-            # checkpoint them, and stop.
-            ran = int(np.max(gather(state.iteration))) - done
-            chunk_metrics = jax.tree.map(lambda m: np.asarray(m)[:ran], chunk_metrics)
+            # A callback that asks to stop ends the chunk early: the iterations that ran are
+            # checkpointed, and training stops.
+            state, chunk_metrics, stopped = run_reported(runner, state, length, block[length], callback)
+            ran = len(chunk_metrics["env_steps"])
             if metrics is None:
                 metrics = {name: [] for name in chunk_metrics}
             for name, value in chunk_metrics.items():
@@ -423,23 +351,9 @@ def train_with_checkpoints(
             manager.wait_until_finished()
             history = {name: np.concatenate(parts) for name, parts in metrics.items()}
             _save(manager, done, runner.to_save(state), config, history)
-            if ran < length or (callback is not None and callback.asked):
+            if stopped:
                 break
         manager.wait_until_finished()
     finally:
         manager.close()
     return runner.to_save(state), {name: np.concatenate(parts) for name, parts in (metrics or {}).items()}
-
-
-def _initial_state_like(runner, key):
-    """The shapes, dtypes and placement of the state the init program returns, without running it.
-
-    Strongly typed, as a restored state is (`init` leaves a few leaves weakly typed, e.g.
-    gymnax's step counters): so a fresh run and a resumed one compile the same chunk program,
-    one entry in the persistent compilation cache (as `_ManyRuns` already did)."""
-    if isinstance(runner, _OneRun):
-        abstract = jax.eval_shape(runner.algo.init, runner.config, key)
-        return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype), abstract)
-    layout = runner.layout
-    abstract = jax.eval_shape(jax.vmap(runner.algo.init), runner.configs, layout.place(key))
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=layout.by_run), abstract)

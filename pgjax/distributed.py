@@ -12,10 +12,10 @@ each device. No process pools, no `pmap`: one `jax.jit` program with sharded inp
 Several processes (a TPU pod slice, GPU nodes, or local processes): start the *same* program
 on every host and call `initialize()` (below) first; `pgjax ... --distributed` does. After
 it, `jax.devices()` lists the devices of all processes, so `global_mesh()` spans them and
-the sweep's one program runs on all of them. Every process computes the same inputs (the
+the sweep's programs run on all of them. Every process computes the same inputs (the
 grid, the seed keys) and builds only its own devices' shards of them (`to_global`); the
-per-iteration metrics are gathered on device 0, which is process 0's, so the progress
-callback runs there, and they come back replicated, so every process can read them. States
+per-iteration metrics come back replicated, so every process can read them, and process 0
+hands them to the progress callback between compiled blocks (`pgjax.runners`). States
 stay global arrays (`gather` brings them whole to every host). Only process 0
 (`is_primary()`) should write files. `tests/test_multiprocess.py` runs 2 local processes ×
 2 CPU devices this way; the README shows the pod and cluster command lines.
@@ -162,6 +162,13 @@ def broadcast_text(text: str) -> str:
     return bytes(np.asarray(multihost_utils.broadcast_one_to_all(padded))).decode()
 
 
+def broadcast_flag(flag: bool) -> bool:
+    """Process 0's `flag` on every process (a collective on several processes, as `broadcast_text`)."""
+    if jax.process_count() == 1:
+        return bool(flag)
+    return bool(multihost_utils.broadcast_one_to_all(np.bool_(flag)))
+
+
 def barrier(name: str) -> None:
     """Wait until every process has reached the barrier `name` (nothing to wait for on one)."""
     if jax.process_count() > 1:
@@ -243,21 +250,15 @@ class RunSharding:
         # different processes and deadlock; inside one program their order is fixed.
         return _unpad_program(self.num_runs, axis, self.replicated)(tree)
 
-    def program(self, fn: Callable, callback: Callable | None = None, with_metrics: bool = True):
+    def program(self, fn: Callable, with_metrics: bool = True):
         """`(program, out_shardings)`: `fn` sharded over the runs, ready for `jax.jit(program, out_shardings=...)`.
 
-        `fn(*args, callback=..., axis_name=...)` takes arguments whose every leaf has a leading
-        run axis and returns `(states [R], metrics [iterations, R])` (or only states when
-        `with_metrics` is False; then it is called without `callback`/`axis_name`). `callback`
-        receives each iteration's metrics of the `R` real runs, once, on the host; the metrics
-        come back replicated so that every host of a pod can read all of them.
+        `fn(*args)` takes arguments whose every leaf has a leading run axis and returns
+        `(states [R], metrics [iterations, R])`, or only states when `with_metrics` is False.
+        The metrics come back replicated, so that every host of a pod can read all of them.
         """
         axis = self.axis
         if with_metrics:
-            def progress(metrics):
-                return callback({name: values[: self.num_runs] for name, values in metrics.items()})
-
-            fn = _with_keywords(fn, callback=None if callback is None else progress, axis_name=axis)
             out_specs, out_shardings = (P(axis), P(None, axis)), (self.by_run, self.replicated)
         else:
             out_specs, out_shardings = P(axis), self.by_run
@@ -269,9 +270,9 @@ class RunSharding:
         )
         return sharded, out_shardings
 
-    def jit(self, fn: Callable, callback: Callable | None = None, with_metrics: bool = True):
+    def jit(self, fn: Callable, with_metrics: bool = True):
         """`jax.jit` of `program(...)`: call it on `place`d arguments."""
-        sharded, out_shardings = self.program(fn, callback, with_metrics)
+        sharded, out_shardings = self.program(fn, with_metrics)
         return jax.jit(sharded, out_shardings=out_shardings)
 
 
@@ -279,13 +280,6 @@ class RunSharding:
 def _unpad_program(num_runs: int, axis: int, replicated: NamedSharding):
     return jax.jit(lambda tree: jax.tree.map(lambda x: jax.lax.slice_in_dim(x, 0, num_runs, axis=axis), tree),
                    out_shardings=replicated)
-
-
-def _with_keywords(fn, **keywords):
-    def bound(*args):
-        return fn(*args, **keywords)
-
-    return bound
 
 
 def wait_until_ready(tree, poll_seconds: float = 0.05):

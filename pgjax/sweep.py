@@ -19,7 +19,6 @@ import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 import jax
@@ -28,9 +27,10 @@ from jax.sharding import Mesh
 
 from pgjax.algorithms import driver
 from pgjax.algorithms.driver import stack_runs, sweepable_fields  # noqa: F401  (public here too)
-from pgjax.distributed import RunSharding, gather, global_mesh, wait_until_ready
+from pgjax.distributed import wait_until_ready
 from pgjax.divergence import nan_onsets
 from pgjax.plots import plot_learning_curves
+from pgjax.runners import ManyRuns, run_reported
 
 # ---------------------------------------------------------------- the grid
 
@@ -235,34 +235,35 @@ def train_runs_sharded(
     on_compiled: Callable[[], None] | None = None,
     report_every: int = 1,
 ):
-    """`driver.train_runs` of `R` runs sharded over the devices of `mesh`, in one compiled program.
+    """`R` runs (`driver.train_runs`) sharded over the devices of `mesh`.
 
     `configs`: a `Config` whose traced leaves are `[R]` arrays (see `stack_runs`); `keys [R]`.
     `mesh`: a 1-D mesh; `None` means `global_mesh()` (all visible devices, trivial on one).
     The runs are laid out by `pgjax.distributed.RunSharding` (padded to a multiple of the device
-    count; the padding is dropped again). `callback(metrics)` gets `[R]` NumPy leaves once per
-    iteration (in blocks of up to `report_every` iterations, see `driver.run_updates`);
-    `on_compiled()` runs after compilation, just before training starts (to start a clock or a
-    progress bar).
+    count; the padding is dropped again). Without a callback the iterations are one compiled
+    program; with one they run in compiled blocks of `driver.block_length(iterations,
+    report_every)` iterations, and `callback(metrics)` gets `[R]` NumPy leaves once per
+    iteration between them (`pgjax.runners.run_reported`; a True answer stops the runs at the end
+    of that block). Either way the programs hold no host callback, so JAX's persistent
+    compilation cache can keep them. `on_compiled()` runs after compilation, just before
+    training starts (to start a clock or a progress bar).
 
     Returns `(states [R], metrics {name: [iterations, R] NumPy}, compile_seconds, run_seconds)`.
     Used by `sweep` and by `pgjax train --seeds K`.
     """
-    layout = RunSharding(int(jax.tree.leaves(keys)[0].shape[0]), global_mesh() if mesh is None else mesh)
-    program = layout.jit(partial(driver.train_runs, algo.init, algo.update, report_every=report_every), callback)
-    configs, keys = layout.place((configs, keys))
+    runner = ManyRuns(algo, configs, int(jax.tree.leaves(keys)[0].shape[0]), mesh)
+    iterations = configs.num_iterations
+    block = iterations if callback is None else driver.block_length(iterations, report_every)
     start = time.perf_counter()
-    compiled = program.lower(configs, keys).compile()
+    runner.compile(keys, runner.state_like(keys), [block], fresh=True)
     compiled_at = time.perf_counter()
     if on_compiled is not None:
         on_compiled()
     started_at = time.perf_counter()
-    states, metrics = wait_until_ready(compiled(configs, keys))
+    states, metrics, _ = run_reported(runner, runner.init(keys), iterations, block, callback)
+    wait_until_ready(states)
     finished_at = time.perf_counter()
-    # A callback that asked to stop leaves the iterations after it undone: keep those that ran.
-    done = int(np.max(gather(states.iteration)))
-    metrics = {name: np.asarray(values)[:done, : layout.num_runs] for name, values in metrics.items()}
-    return layout.unpad(states), metrics, compiled_at - start, finished_at - started_at
+    return runner.to_save(states), metrics, compiled_at - start, finished_at - started_at
 
 
 def sweep(

@@ -66,7 +66,7 @@ def block_length(num_iterations: int, report_every: int) -> int:
     return max(k for k in range(1, min(report_every, max(num_iterations, 1)) + 1) if num_iterations % k == 0)
 
 
-def _scan(step_fn, state, num_iterations: int, callback: Callable | None, axis_name: str | None, report_every: int):
+def _scan(step_fn, state, num_iterations: int, callback: Callable | None, report_every: int):
     """`num_iterations` scanned `step_fn(state) -> (state, metrics)`; see `run_updates`."""
     if callback is None:
         return jax.lax.scan(lambda state, _: step_fn(state), state, None, length=num_iterations)
@@ -76,17 +76,7 @@ def _scan(step_fn, state, num_iterations: int, callback: Callable | None, axis_n
         # k plain iterations, then one trip to the host: leaving the compiled program (and the
         # `cond` that skips stopped blocks) costs about as much as a small iteration itself.
         state, block = jax.lax.scan(lambda state, _: step_fn(state), state, None, length=k)
-        if axis_name is None:
-            stop = _report(callback, block)
-        else:
-            # Inside `shard_map` each device holds a slice of the runs: gather them all and
-            # report from the first device only, so the host sees every run once per
-            # iteration; its answer is shared so that every device stops at the same block.
-            gathered = jax.lax.all_gather(block, axis_name, axis=1, tiled=True)
-            first = jax.lax.axis_index(axis_name) == 0
-            stop = jax.lax.cond(first, lambda m: _report(callback, m), lambda _: jnp.zeros((), jnp.bool_), gathered)
-            stop = jax.lax.psum(stop.astype(jnp.int32), axis_name) > 0
-        return state, block, stop
+        return state, block, _report(callback, block)
 
     metrics_like = jax.eval_shape(step_fn, state)[1]
 
@@ -105,7 +95,7 @@ def _scan(step_fn, state, num_iterations: int, callback: Callable | None, axis_n
 
 def run_updates(
     update_fn: Callable, config, state, num_iterations: int, callback: Callable | None = None,
-    runs: str = ONE_RUN, axis_name: str | None = None, report_every: int = 1,
+    runs: str = ONE_RUN, report_every: int = 1,
 ):
     """`num_iterations` scanned `update_fn(config, state) -> (state, metrics)` from `state`.
 
@@ -115,8 +105,9 @@ def run_updates(
     `callback(metrics)` runs on the host once per iteration with `[R]` leaves; if it
     returns True, the remaining iterations are skipped (their metrics are zeros;
     `state.iteration` tells how many ran), so a host can end a compiled run at the next
-    iteration boundary (Ctrl-C, a diverged run, early stopping). `axis_name`: inside
-    `shard_map` over a mesh axis of that name, `callback` still sees all runs, once.
+    iteration boundary (Ctrl-C, a diverged run, early stopping). A program holding such a
+    callback is never stored in JAX's persistent compilation cache; the commands therefore
+    report from the host between compiled blocks instead (`pgjax.runners`).
 
     `report_every=k` trades liveness for speed: the program leaves for the host once per
     block of `block_length(num_iterations, k)` iterations (the largest divisor of
@@ -138,7 +129,7 @@ def run_updates(
         step_fn = lambda s: jax.vmap(update_fn)(config, s)  # noqa: E731
     else:
         raise ValueError(f"runs: must be one of {ONE_RUN!r}, {SHARED_CONFIG!r}, {PER_RUN_CONFIG!r}, got {runs!r}")
-    return _scan(step_fn, state, num_iterations, callback, axis_name, report_every)
+    return _scan(step_fn, state, num_iterations, callback, report_every)
 
 
 def train(init_fn, update_fn, config, key: chex.PRNGKey, callback: Callable | None = None, report_every: int = 1):
@@ -163,10 +154,7 @@ def train_batch(init_fn, update_fn, config, keys: chex.PRNGKey, callback: Callab
                        report_every=report_every)
 
 
-def train_runs(
-    init_fn, update_fn, configs, keys: chex.PRNGKey, callback: Callable | None = None, axis_name: str | None = None,
-    report_every: int = 1,
-):
+def train_runs(init_fn, update_fn, configs, keys: chex.PRNGKey, callback: Callable | None = None, report_every: int = 1):
     """Like `train_batch`, but each run has its own hyperparameters: every traced leaf of
     `configs` and `keys` carries a leading run axis `[R]` (run `r` is `configs[r]` with `keys[r]`).
 
@@ -174,8 +162,8 @@ def train_runs(
     Returns `(states [R], metrics [num_iterations, R])`.
     """
     states = jax.vmap(init_fn)(configs, keys)
-    return run_updates(update_fn, configs, states, configs.num_iterations, callback, PER_RUN_CONFIG, axis_name,
-                       report_every)
+    return run_updates(update_fn, configs, states, configs.num_iterations, callback, PER_RUN_CONFIG,
+                       report_every=report_every)
 
 
 def continue_training(
@@ -187,12 +175,11 @@ def continue_training(
 
 
 def continue_runs(
-    update_fn, configs, states, num_iterations: int, callback: Callable | None = None, axis_name: str | None = None,
-    report_every: int = 1,
+    update_fn, configs, states, num_iterations: int, callback: Callable | None = None, report_every: int = 1,
 ):
     """`continue_training` for `R` runs with their own hyperparameters, as in `train_runs`.
     Returns `(states [R], metrics [num_iterations, R])`."""
-    return run_updates(update_fn, configs, states, num_iterations, callback, PER_RUN_CONFIG, axis_name, report_every)
+    return run_updates(update_fn, configs, states, num_iterations, callback, PER_RUN_CONFIG, report_every=report_every)
 
 
 def entry_points(init_fn: Callable, update_fn: Callable) -> tuple[Callable, Callable]:
