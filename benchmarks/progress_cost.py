@@ -6,12 +6,14 @@ four ways, each compiled ahead of time and timed side by side in this one proces
 
 - `none`: no callback at all (the ceiling);
 - `empty, every iteration`: a callback that does nothing, reported after every iteration (the
-  price of leaving the compiled program once per iteration);
+  price of returning to the host once per iteration: the command's programs are compiled
+  blocks run from the host, `pgjax.runners`, so that JAX's persistent cache can keep them);
 - `pgjax train, every iteration`: the command's own callback, `pgjax.progress.Progress`, with
   its bar (written to a throw-away stream) and its `metrics.csv` sink, reported after every
   iteration (as the command did before it batched its reports);
 - `pgjax train`: the same callback as the command runs it now, reported once per block of
-  `Progress.report_every` iterations (`driver.run_updates(report_every=...)`).
+  `Progress.report_every` iterations (`pgjax.runners.run_reported`; until 2026-12-02 the
+  same blocks reported through an `io_callback` inside one program, which the cache cannot keep).
 
 Env-steps/s is the median of `REPEATS` runs (min–max). The target (issue "Speed, side by
 side", item 5) is that the command's callback costs at most 5 % against `none`.

@@ -1,11 +1,11 @@
 """The host side of a command's training callback: a live progress bar and the metrics stream.
 
-The compiled program hands its metrics to the host once per block of iterations
-(`driver.run_updates(report_every=...)`) and waits for the answer (a stop request), so
-everything the host does inside the callback is time the program stands still. `Progress`
-therefore only queues the rows there, checks them for NaN and answers with the stop request
-as it stands; a worker thread writes the metric files and moves the bar off the program's
-path. `close()` drains the queue, so no row is lost when a run ends or is stopped.
+The host runs the compiled program in blocks of iterations and hands each block's metrics to
+the callback while the next block runs (`pgjax.runners.run_reported`); the answer is a stop
+request. Whatever the host does there longer than a block delays the next dispatch, so
+`Progress` only queues the rows, checks them for NaN and answers with the stop request as it
+stands; a worker thread writes the metric files and moves the bar. `close()` drains the
+queue, so no row is lost when a run ends or is stopped.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import numpy as np
 from pgjax.divergence import NAN_UNTIL_FIRST_EPISODE
 from pgjax.logging import MetricsLogger
 
-# Env steps (all runs together) the compiled program runs between two trips to the host, and
-# the most iterations it may batch into one: a trip costs about a millisecond, about a quarter of
-# a small iteration (benchmarks/progress_cost.md); 16k steps take ~0.1-0.2 s on a 2-core CPU.
+# Env steps (all runs together) between two reports to the host, and the most iterations one
+# block may hold: a trip to the host costs about a millisecond, about a quarter of a small
+# iteration (benchmarks/progress_cost.md); 16k steps take ~0.1-0.2 s on a 2-core CPU.
 STEPS_PER_REPORT = 16_384
 MAX_REPORT_EVERY = 32
 
