@@ -122,8 +122,9 @@ def run_reported(runner, state, num_iterations: int, block: int, callback: Calla
         state, metrics = pending
         if index + 1 < num_blocks:
             pending = runner.run(state, block)  # queued now: the device need not wait for the host
-        # Waiting in Python, so that Ctrl-C is handled while the block runs.
-        metrics = runner.host_metrics(wait_until_ready(metrics))
+        # Waiting in Python, so that Ctrl-C is handled while the block runs, and polling often:
+        # a block lasts about 0.1 s, and the next one must be queued before the device is idle.
+        metrics = runner.host_metrics(wait_until_ready(metrics, poll_seconds=0.001))
         parts.append(metrics)
         stop = False
         if callback is not None and is_primary():
