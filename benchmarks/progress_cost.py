@@ -38,7 +38,7 @@ from pgjax.progress import Progress
 from pgjax.logging import MetricsLogger, make_sink
 from pgjax.sweep import stack_runs, train_runs_sharded
 
-REPEATS = 5
+REPEATS = 7
 
 
 def _time(config, callback_factory, batched: bool) -> float:

@@ -20,10 +20,11 @@ from pgjax.divergence import NAN_UNTIL_FIRST_EPISODE
 from pgjax.logging import MetricsLogger
 
 # Env steps (all runs together) between two reports to the host, and the most iterations one
-# block may hold: a trip to the host costs about a millisecond, about a quarter of a small
-# iteration (benchmarks/progress_cost.md); 16k steps take ~0.1-0.2 s on a 2-core CPU.
-STEPS_PER_REPORT = 16_384
-MAX_REPORT_EVERY = 32
+# block may hold: each block is a call of a compiled program from the host, which costs a
+# few milliseconds of the device's time (benchmarks/progress_cost.md); 32k steps take about
+# 0.15-0.4 s on a 2-core CPU, so the bar and Ctrl-C still answer within a fraction of a second.
+STEPS_PER_REPORT = 32_768
+MAX_REPORT_EVERY = 64
 
 
 def report_every(batch_size: int, num_runs: int) -> int:

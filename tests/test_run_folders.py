@@ -27,7 +27,7 @@ from pgjax import checkpoint, ppo
 from pgjax.algorithms import driver
 from pgjax.cli import main
 from pgjax.divergence import nan_onsets
-from pgjax.progress import Progress
+from pgjax.progress import Progress, report_every
 from pgjax.run_folder import RunFolder
 from pgjax.sweep import sweep
 
@@ -118,7 +118,7 @@ def test_library_resume_skips_a_corrupt_checkpoint(checkpointed, tmp_path):
 
 def test_a_nan_run_is_reported_recorded_and_fails(tmp_path):
     out = tmp_path / "nan"
-    # 256 iterations, reported in blocks of 32 (`pgjax.progress.report_every`), so that
+    # 256 iterations, reported in blocks of `pgjax.progress.report_every` (64 here), so that
     # stopping after the first block can be told from running to the end.
     code, stdout, stderr = run_main(["train", *TINY, "learning_rate=1e30", "max_grad_norm=1e9", "--seeds", "2",
                                      "--seed", "3", "--eval-episodes", "0", "--no-progress", "--out", str(out),
@@ -130,7 +130,7 @@ def test_a_nan_run_is_reported_recorded_and_fails(tmp_path):
     assert [(entry["seed"], entry["first_iteration"]) for entry in summary["nan_runs"]] == [(3, 1), (4, 1)]
     assert "loss" in summary["nan_runs"][0]["metrics"]
     # Every seed diverged, so the run stopped instead of training NaNs to the end.
-    assert (summary["iterations_done"], summary["iterations"]) == (32, 256)
+    assert (summary["iterations_done"], summary["iterations"]) == (report_every(256, 2), 256) == (64, 256)
     assert summary["stopped_by"] == "all seeds went NaN"
     assert "status        nan after iteration" in stdout
 
