@@ -10,10 +10,10 @@
 
     --distributed [--coordinator HOST:PORT --num-processes N --process-id I] [--coordinator-timeout S]
 
-`train` compiles all K seeds into one program (`driver.train_runs`, its runs sharded over
-the visible devices exactly as a sweep's: `pgjax.sweep.train_runs_sharded`), compiles it
-apart from running it so the two times are reported separately, shows a progress bar
-fed from inside the compiled program, and writes `metrics.csv`, `config.json`,
+`train` trains all K seeds together (their runs sharded over the visible devices exactly as
+a sweep's: `pgjax.sweep.train_runs_sharded`), compiles its programs apart from running them
+so the two times are reported separately, runs compiled blocks of iterations from the host
+(`pgjax.runners`) with a progress bar fed between them, and writes `metrics.csv`, `config.json`,
 `run.json`, `summary.json` and `learning_curve.png` into the run folder. With
 `--checkpoint-every N` it trains in compiled chunks of N iterations and saves an orbax
 checkpoint of every run's whole `TrainState` after each (`pgjax.checkpoint`);
