@@ -38,7 +38,8 @@ SINKS = ("csv", "jsonl", "tensorboard", "wandb")
 
 class Sink(Protocol):
     def write(self, rows: list[dict[str, Any]]) -> None:
-        """Record one iteration: one row per seed, all with the same keys."""
+        """Record one or more iterations: one row per seed per iteration, in iteration
+        order, all with the same keys."""
 
     def close(self) -> None: ...
 
@@ -158,6 +159,14 @@ class WandbSink:
         )
 
     def write(self, rows):
+        # One `log` per iteration: wandb's step must grow, and the rows may hold several.
+        by_iteration: dict[int, list] = {}
+        for row in rows:
+            by_iteration.setdefault(row["iteration"], []).append(row)
+        for iteration_rows in by_iteration.values():
+            self._log_iteration(iteration_rows)
+
+    def _log_iteration(self, rows):
         logged: dict[str, float] = {}
         for name in rows[0]:
             if name in KEY_COLUMNS:
@@ -193,13 +202,29 @@ def metrics_to_rows(iteration: int, seeds: Sequence[int], metrics: Mapping[str, 
 
     `metrics` must hold `env_steps`; values become plain Python numbers.
     """
-    columns = {name: np.broadcast_to(np.asarray(value), (len(seeds),)) for name, value in metrics.items()}
+    return block_to_rows([iteration], seeds, {name: np.asarray(value)[None] for name, value in metrics.items()})
+
+
+def block_to_rows(iterations: Sequence[int], seeds: Sequence[int], block: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`metrics_to_rows` for `k = len(iterations)` iterations at once: leaves `[k, S]` (or
+    `[k]`, broadcast over the seeds); the rows come iteration by iteration, seeds within.
+
+    One `tolist` per metric instead of one `item` per value: a command's host handles a
+    block of up to 64 iterations between two compiled calls (`pgjax.progress`).
+    """
+    k, num_seeds = len(iterations), len(seeds)
+    columns = {
+        name: np.broadcast_to(np.reshape(value, (k, -1)), (k, num_seeds)).tolist() for name, value in block.items()
+    }
     env_steps = columns.pop("env_steps")
-    return [
-        {"seed": int(seed), "iteration": int(iteration), "env_steps": int(env_steps[i]),
-         **{name: values[i].item() for name, values in columns.items()}}
-        for i, seed in enumerate(seeds)
-    ]
+    names = list(columns)
+    rows = []
+    for t, iteration in enumerate(iterations):
+        for i, seed in enumerate(seeds):
+            row = {"seed": int(seed), "iteration": int(iteration), "env_steps": int(env_steps[t][i])}
+            row.update({name: columns[name][t][i] for name in names})
+            rows.append(row)
+    return rows
 
 
 class MetricsLogger:
@@ -214,7 +239,14 @@ class MetricsLogger:
 
     def log(self, iteration: int, metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Write iteration `iteration` (metrics with leaves `[S]`); returns the rows written."""
-        rows = metrics_to_rows(iteration, self.seeds, metrics)
+        return self._write(metrics_to_rows(iteration, self.seeds, metrics))
+
+    def log_block(self, iterations: Sequence[int], block: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Write iterations `iterations` (metrics with leaves `[len(iterations), S]`) in one
+        call per sink; returns the rows written."""
+        return self._write(block_to_rows(iterations, self.seeds, block))
+
+    def _write(self, rows):
         for sink in self.sinks:
             sink.write(rows)
         return rows

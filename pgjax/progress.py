@@ -3,8 +3,11 @@
 The host runs the compiled program in blocks of iterations and hands each block's metrics to
 the callback while the next block runs (`pgjax.runners.run_reported`); the answer is a stop
 request. Whatever the host does there longer than a block delays the next dispatch, so
-`Progress` only queues the rows, checks them for NaN and answers with the stop request as it
-stands; a worker thread writes the metric files and moves the bar. `close()` drains the
+`Progress` takes a whole block at once (`report_block`), only queues it, checks it for NaN and
+answers with the stop request as it stands; a worker thread writes the metric files and moves
+the bar. Per block, not per iteration: on a 2-core CPU the host's work takes a core from the
+compiled program, and done per iteration it cost about 5 % of the command's throughput
+(benchmarks/progress_cost.md). `close()` drains the
 queue, so no row is lost when a run ends or is stopped.
 """
 
@@ -37,6 +40,8 @@ class Progress:
     """Training callback: per-iteration metrics (`[R]` leaves) into `logger` (if given) and a
     bar over one run's env steps, whose postfix shows the throughput of all runs.
 
+    Called with one iteration (`progress(metrics)`, as `train(..., callback=...)` does) or a
+    block of them (`progress.report_block(block)`, leaves `[k, R]`, as the commands do).
     Returns True (stop at the next report) once `stop.requested` is set (Ctrl-C, see the
     commands' `_GracefulStop`) or every run has gone NaN. `report_every` is the block length
     to pass to the training function. Call `start()` when training starts and `close()` after.
@@ -72,13 +77,21 @@ class Progress:
         self._worker.start()
 
     def __call__(self, metrics: dict) -> bool:
+        """One iteration's metrics (`[R]` leaves); the answer is the stop request."""
+        return self.report_block({name: np.asarray(values)[None] for name, values in metrics.items()})
+
+    def report_block(self, block: dict) -> bool:
+        """A block of iterations' metrics at once (`[k, R]` leaves, `pgjax.runners.run_reported`):
+        the host's work per block, not per iteration, so the compiled program keeps the cores."""
         # Copies: the arrays the program lends the callback are not ours to keep.
-        self._rows.put(({name: np.array(values) for name, values in metrics.items()}, time.perf_counter()))
+        block = {name: np.array(values) for name, values in block.items()}
+        self._rows.put((block, time.perf_counter()))
         # Checked here rather than by the worker (it takes microseconds), so that a diverged
         # run stops at the end of the block in which its last seed went NaN, every time.
-        for name, values in metrics.items():
-            if name not in NAN_UNTIL_FIRST_EPISODE and np.issubdtype(np.asarray(values).dtype, np.floating):
-                self.went_nan |= np.isnan(np.broadcast_to(values, self.went_nan.shape))
+        for name, values in block.items():
+            if name not in NAN_UNTIL_FIRST_EPISODE and np.issubdtype(values.dtype, np.floating):
+                k = len(values)
+                self.went_nan |= np.isnan(np.broadcast_to(values.reshape(k, -1), (k, self.num_runs))).any(axis=0)
         if self.went_nan.all() and self.stop is not None and not self.stop.requested:
             self.stop.requested, self.stop.reason = True, "all seeds went NaN"
         return self._stop_requested()
@@ -96,18 +109,19 @@ class Progress:
                     if self.stop is not None and not self.stop.requested:
                         self.stop.requested, self.stop.reason = True, f"metrics could not be written ({error})"
 
-    def _show(self, metrics: dict, reported_at: float) -> None:
-        env_steps = int(np.max(metrics["env_steps"]))
+    def _show(self, block: dict, reported_at: float) -> None:
+        k = len(block["env_steps"])
+        env_steps = block["env_steps"].reshape(k, -1).max(axis=1)
         if self.logger is not None:
-            self.logger.log(env_steps // self.config.batch_size, metrics)
-        returns = np.asarray(metrics["episode_return"], dtype=np.float64)
+            self.logger.log_block((env_steps // self.config.batch_size).tolist(), block)
+        returns = np.asarray(block["episode_return"][-1], dtype=np.float64)
         elapsed = max(reported_at - self.start_time, 1e-9)
         self.bar.set_postfix(
-            {"env-steps/s": f"{(env_steps - self.initial_steps) * self.num_runs / elapsed:,.0f}",
+            {"env-steps/s": f"{(int(env_steps[-1]) - self.initial_steps) * self.num_runs / elapsed:,.0f}",
              "return": f"{np.nanmean(returns):.1f}" if np.any(np.isfinite(returns)) else "n/a"},
             refresh=False,
         )
-        self.bar.update(env_steps - self.bar.n)
+        self.bar.update(int(env_steps[-1]) - self.bar.n)
 
     def close(self) -> None:
         """Write every queued row, close the bar, and re-raise an error the worker met."""

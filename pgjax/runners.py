@@ -107,7 +107,10 @@ class ManyRuns:
 def run_reported(runner, state, num_iterations: int, block: int, callback: Callable | None = None):
     """`num_iterations` iterations from `state` as `num_iterations / block` calls of the compiled
     `runner.run(state, block)`; after each, `callback(metrics)` on the host for each of the
-    block's iterations in order (on process 0 only, as every process holds all the metrics).
+    block's iterations in order (on process 0 only, as every process holds all the metrics),
+    or, if the callback has a `report_block` method, `callback.report_block(metrics)` once
+    with the whole block (leaves `[block, ...]`: one call instead of `block`, as
+    `pgjax.progress.Progress` takes them).
 
     If the callback returns True, the iterations stop at the end of that block (on every
     process: process 0's answer is shared). Returns `(state, metrics {name: [iterations run,
@@ -128,9 +131,11 @@ def run_reported(runner, state, num_iterations: int, block: int, callback: Calla
         parts.append(metrics)
         stop = False
         if callback is not None and is_primary():
-            for i in range(block):
-                answer = callback({name: values[i] for name, values in metrics.items()})
-                stop |= isinstance(answer, (bool, np.bool_)) and bool(answer)
+            if hasattr(callback, "report_block"):
+                answers = [callback.report_block(metrics)]
+            else:
+                answers = [callback({name: values[i] for name, values in metrics.items()}) for i in range(block)]
+            stop = any(isinstance(answer, (bool, np.bool_)) and bool(answer) for answer in answers)
         if callback is not None and broadcast_flag(stop):
             stopped = True
             break

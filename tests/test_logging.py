@@ -49,6 +49,21 @@ def expected_rows(iterations):
     return rows
 
 
+def feed(logger, iterations, as_block: bool):
+    """Log `iterations` one by one, or all in one `log_block` call (as a command's host does
+    with a block of iterations)."""
+    if not as_block:
+        for iteration, metrics in iterations:
+            logger.log(iteration, metrics)
+        return
+    block = {name: np.stack([np.broadcast_to(m[name], np.shape(iterations[0][1][name])) for _, m in iterations])
+             for name in iterations[0][1]}
+    logger.log_block([iteration for iteration, _ in iterations], block)
+
+
+ONE_BY_ONE_OR_BLOCK = pytest.mark.parametrize("as_block", [False, True], ids=["per-iteration", "block"])
+
+
 def same(a, b):
     return (math.isnan(a) and math.isnan(b)) or a == b
 
@@ -70,11 +85,11 @@ def assert_csv_matches(path, rows):
             assert same(float(got[key]), want[key]), (key, got[key], want[key])  # exact float round trip
 
 
-def test_csv_and_jsonl_read_back_what_was_fed(tmp_path):
+@ONE_BY_ONE_OR_BLOCK
+def test_csv_and_jsonl_read_back_what_was_fed(tmp_path, as_block):
     iterations = fed_metrics(3)
     with MetricsLogger([make_sink("csv", tmp_path), make_sink("jsonl", tmp_path)], SEEDS) as logger:
-        for iteration, metrics in iterations:
-            logger.log(iteration, metrics)
+        feed(logger, iterations, as_block)
     rows = expected_rows(iterations)
     assert_csv_matches(tmp_path / "metrics.csv", rows)
 
@@ -145,12 +160,12 @@ def read_tensorboard_scalars(logdir: Path) -> dict[tuple[str, int], float]:
     return scalars
 
 
-def test_tensorboard_writes_one_folder_per_seed(tmp_path):
+@ONE_BY_ONE_OR_BLOCK
+def test_tensorboard_writes_one_folder_per_seed(tmp_path, as_block):
     import tensorboardX  # noqa: F401  (installed by the dev extra; fail loudly if missing)
     iterations = fed_metrics(3)
     with MetricsLogger([TensorBoardSink(tmp_path)], SEEDS) as logger:
-        for iteration, metrics in iterations:
-            logger.log(iteration, metrics)
+        feed(logger, iterations, as_block)
     for i, seed in enumerate(SEEDS):
         scalars = read_tensorboard_scalars(tmp_path / f"seed_{seed}")
         want = {}
@@ -174,15 +189,15 @@ class FakeRun:
         self.finished = True
 
 
-def test_wandb_logs_each_seed_and_the_mean_at_env_steps(tmp_path, monkeypatch):
+@ONE_BY_ONE_OR_BLOCK
+def test_wandb_logs_each_seed_and_the_mean_at_env_steps(tmp_path, monkeypatch, as_block):
     fake = types.ModuleType("wandb")
     fake.init = lambda **kwargs: FakeRun(**kwargs)
     monkeypatch.setitem(sys.modules, "wandb", fake)
     iterations = fed_metrics(2)
     sink = WandbSink(tmp_path, name="run-a", config={"gamma": 0.99}, mode="offline")
     with MetricsLogger([sink], SEEDS) as logger:
-        for iteration, metrics in iterations:
-            logger.log(iteration, metrics)
+        feed(logger, iterations, as_block)  # a block is still one `log` per iteration
     run = sink.run
     assert run.finished
     assert run.init_kwargs["mode"] == "offline" and run.init_kwargs["config"] == {"gamma": 0.99}

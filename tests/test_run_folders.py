@@ -27,6 +27,7 @@ from pgjax import checkpoint, ppo
 from pgjax.algorithms import driver
 from pgjax.cli import main
 from pgjax.divergence import nan_onsets
+from pgjax.logging import MetricsLogger, make_sink
 from pgjax.progress import Progress, report_every
 from pgjax.run_folder import RunFolder
 from pgjax.sweep import sweep
@@ -282,10 +283,10 @@ def test_progress_writes_every_queued_row_on_close_and_reraises_a_sink_error():
     logged = []
 
     class Logger:
-        def log(self, iteration, metrics):
-            if iteration == 4:
+        def log_block(self, iterations, block):
+            if 4 in iterations:
                 raise OSError("disk full")
-            logged.append(iteration)
+            logged.extend(iterations)
 
     stop = types.SimpleNamespace(requested=False, reason=None)
     progress = Progress(Logger(), config, 2, enabled=False, stop=stop)
@@ -295,6 +296,34 @@ def test_progress_writes_every_queued_row_on_close_and_reraises_a_sink_error():
     with pytest.raises(OSError, match="disk full"):
         progress.close()
     assert logged == [1, 2, 3] and stop.requested and "disk full" in stop.reason
+
+
+def test_progress_takes_a_block_as_it_takes_its_iterations_one_by_one(tmp_path):
+    """`report_block` (the commands' path) writes the same metrics.csv as one call per
+    iteration, and stops once every run has gone NaN, at the end of that block."""
+    config = ppo.Config.for_env("CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 8)
+    rng = np.random.default_rng(0)
+    loss = rng.normal(size=(8, 2)).astype(np.float32)
+    loss[2:, 0] = loss[5:, 1] = np.nan  # run 0 from iteration 3 (block 1), run 1 from iteration 6 (block 2)
+    metrics = {"env_steps": np.repeat(128 * np.arange(1, 9), 2).reshape(8, 2).astype(np.int32),
+               "episode_return": rng.normal(size=(8, 2)).astype(np.float32), "loss": loss,
+               "learning_rate": np.full(8, 2.5e-4, np.float32)}
+    answers = {}
+    for how in ("iterations", "blocks"):
+        stop = types.SimpleNamespace(requested=False, reason=None)
+        (tmp_path / how).mkdir()
+        with MetricsLogger([make_sink("csv", tmp_path / how)], [0, 1]) as logger:
+            progress = Progress(logger, config, 2, enabled=False, stop=stop)
+            progress.start()
+            if how == "iterations":
+                answers[how] = [progress({name: v[i] for name, v in metrics.items()}) for i in range(8)]
+            else:
+                answers[how] = [progress.report_block({name: v[i:i + 4] for name, v in metrics.items()}) for i in (0, 4)]
+            progress.close()
+        assert stop.reason == "all seeds went NaN"
+    assert answers == {"iterations": [False] * 5 + [True] * 3, "blocks": [False, True]}
+    assert (tmp_path / "iterations" / "metrics.csv").read_text() == (tmp_path / "blocks" / "metrics.csv").read_text()
+    assert len((tmp_path / "blocks" / "metrics.csv").read_text().splitlines()) == 1 + 8 * 2
 
 
 def test_library_callback_stop_then_resume_equals_straight(tmp_path):

@@ -50,6 +50,24 @@ def test_a_stop_takes_effect_at_the_end_of_its_block_and_the_queued_block_is_dro
     assert runner.dispatched == [0, 4, 8]
 
 
+def test_a_callback_with_report_block_gets_each_block_once():
+    class BlockCallback:
+        def __init__(self):
+            self.blocks = []
+
+        def __call__(self, metrics):
+            raise AssertionError("report_block is there, so no call per iteration")
+
+        def report_block(self, metrics):
+            self.blocks.append(metrics["iteration"].tolist())
+            return len(self.blocks) == 2
+
+    runner, callback = CountingRunner(), BlockCallback()
+    state, metrics, stopped = run_reported(runner, 0, 16, 4, callback)
+    assert callback.blocks == [[1, 2, 3, 4], [5, 6, 7, 8]]
+    assert stopped and state == 8 and runner.dispatched == [0, 4, 8]
+
+
 def test_without_a_callback_the_blocks_just_run():
     state, metrics, stopped = run_reported(CountingRunner(), 0, 6, 6)
     assert (state, stopped, len(metrics["iteration"])) == (6, False, 6)
