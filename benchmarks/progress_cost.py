@@ -17,8 +17,8 @@ four ways, each compiled ahead of time and timed side by side in this one proces
   handled them one iteration at a time.
 
 Env-steps/s is the median of `REPEATS` runs (min–max); the cost is paired, each run against
-the `none` run of its round, because on a shared 2-core VM one run differs from the next by
-more than the 5 % to be resolved. A second table gives the callback's own CPU time, which
+the `none` run of its round, because on a shared 2-core VM one run may differ from the next
+by tens of percent, far more than the 5 % to be resolved. A second table gives the callback's own CPU time, which
 has no such spread (`_host_work`). The target (issue "Speed, side by side", item 5) is that
 the command's callback costs at most 5 % against `none`.
 
@@ -110,6 +110,7 @@ def _host_work(config) -> list[list[str]]:
     rows = []
     for name, length in (("every iteration", 1), ("per block", block)):
         with _command_progress(config)() as progress:
+            progress.start()  # the worker thread that writes metrics.csv and moves the bar
             started = time.process_time()  # this process's CPU, the bar's worker thread included
             for first in range(0, config.num_iterations, length):
                 part = {key: values[first:first + length] for key, values in metrics.items()}
@@ -142,7 +143,7 @@ def section(quick: bool = False) -> str:
             common.log(f"progress_cost: {name}, repeat {repeat + 1}/{repeats}")
             rates[name].append(_time(config, factory, batched))
     # Paired: each run against the `none` run of the same round, so that the machine's drift
-    # (runs here vary by ±15 % from one to the next) falls on both sides of each ratio.
+    # (on a shared 2-core VM one run may differ from the next by tens of percent) falls on both sides of each ratio.
     costs = {name: [100 * (1 - rate / none) for rate, none in zip(values, rates["none"])] for name, values in rates.items()}
     rows = [
         [name, f"{statistics.median(values):,.0f}", f"{min(values):,.0f}–{max(values):,.0f}",

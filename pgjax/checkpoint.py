@@ -283,7 +283,8 @@ def train_with_checkpoints(
     only used for its type and run count. With `resume=False`, `run_dir` must not hold
     checkpoints already. `callback(metrics)` runs on the host once per iteration, as in `train`:
     each chunk runs as compiled blocks of `driver.block_length(chunk, report_every)` iterations
-    and the callback sees a block's iterations after it (`pgjax.runners.run_reported`).
+    and the callback sees a block's iterations after it, one call each, or the whole block
+    at once through its `report_block` method if it has one (`pgjax.runners.run_reported`).
 
     Every program (`init` for a fresh run; a block of each length needed) is compiled before
     training starts; `on_compiled(seconds)` is then called with the compile time. None holds a

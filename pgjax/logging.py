@@ -6,9 +6,12 @@ The compiled training program reports each iteration's metrics to the host
 
     {"seed": s, "iteration": i, "env_steps": n, <metric>: value, ...}
 
-and hands that iteration's rows to every sink:
+and hands that iteration's rows to every sink; `MetricsLogger.log_block(iterations,
+block)` does the same for a block of iterations (`[k, S]` leaves) in one `write` per
+sink, as the commands do between their compiled blocks:
 
-- `CSVSink` / `JSONLSink`: always available; flushed every iteration, so a
+- `CSVSink` / `JSONLSink`: always available; flushed after every write (every
+  iteration, or every block of about 32k env steps from the commands), so a
   crashed run keeps its curve, and `append=True` continues an existing file
   (the header of an existing CSV is kept, for resuming a run).
 - `TensorBoardSink`: one event folder per seed, so TensorBoard overlays the seeds
@@ -17,7 +20,9 @@ and hands that iteration's rows to every sink:
   `<metric>/mean` (needs the `wandb` extra; `mode="offline"` or
   `WANDB_MODE=offline` works without a network).
 
-A sink is anything with `write(rows)` and `close()`.
+A sink is anything with `write(rows)` and `close()`; `rows` may hold several iterations
+(in order, seeds within), so a sink that needs one call per iteration groups them by
+`row["iteration"]`, as `WandbSink` does.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ request. Whatever the host does there longer than a block delays the next dispat
 `Progress` takes a whole block at once (`report_block`), only queues it, checks it for NaN and
 answers with the stop request as it stands; a worker thread writes the metric files and moves
 the bar. Per block, not per iteration: on a 2-core CPU the host's work takes its time from the
-compiled program, and done per iteration it took host CPU worth 3 % of a CartPole run's time,
-per block 0.0 % (benchmarks/progress_cost.md). `close()` drains the queue, so no row is lost
+compiled program, and done per iteration it took host CPU worth 7 % of a CartPole run's time,
+per block 0.6 % (benchmarks/progress_cost.md). `close()` drains the queue, so no row is lost
 when a run ends or is stopped.
 """
 

@@ -243,7 +243,8 @@ def train_runs_sharded(
     count; the padding is dropped again). Without a callback the iterations are one compiled
     program; with one they run in compiled blocks of `driver.block_length(iterations,
     report_every)` iterations, and `callback(metrics)` gets `[R]` NumPy leaves once per
-    iteration between them (`pgjax.runners.run_reported`; a True answer stops the runs at the end
+    iteration between them, or `callback.report_block(block)` `[k, R]` leaves once per block if
+    it has that method (`pgjax.runners.run_reported`; a True answer stops the runs at the end
     of that block). Either way the programs hold no host callback, so JAX's persistent
     compilation cache can keep them. `on_compiled()` runs after compilation, just before
     training starts (to start a clock or a progress bar).
@@ -293,8 +294,9 @@ def sweep(
     (on several hosts: on process 0 only); `on_compiled()` after compiling, before training.
     If the callback returns True, training stops after that iteration and the result holds
     the iterations done. With `report_every=k` the program reports once per block of up to
-    `k` iterations (the callback still sees each one) and a stop takes effect at the block's
-    end (see `driver.run_updates`); the numbers are the same for every `k`.
+    `k` iterations (the callback still sees each one, or each block through its
+    `report_block` method if it has one: `pgjax.runners.run_reported`) and a stop takes effect
+    at the block's end; the numbers are the same for every `k`.
     """
     if not isinstance(num_seeds, (int, np.integer)) or isinstance(num_seeds, bool) or num_seeds <= 0:
         raise ValueError(f"num_seeds: must be a positive integer, got {num_seeds!r}")

@@ -98,6 +98,7 @@ def test_csv_and_jsonl_read_back_what_was_fed(tmp_path, as_block):
     for line, want in zip(lines, rows):
         got = json.loads(line)  # strict JSON: NaN must have become null
         assert set(got) == set(want)
+        assert all(type(got[key]) is int for key in ("seed", "iteration", "env_steps"))
         for key, value in want.items():
             assert (got[key] is None) if math.isnan(value) else got[key] == value
 

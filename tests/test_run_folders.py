@@ -304,10 +304,12 @@ def test_progress_takes_a_block_as_it_takes_its_iterations_one_by_one(tmp_path):
     config = ppo.Config.for_env("CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 8)
     rng = np.random.default_rng(0)
     loss = rng.normal(size=(8, 2)).astype(np.float32)
-    loss[2:, 0] = loss[5:, 1] = np.nan  # run 0 from iteration 3 (block 1), run 1 from iteration 6 (block 2)
+    # One NaN each, in the middle of a block: run 0 at iteration 3 (block 1), run 1 at 6 (block 2).
+    loss[2, 0] = loss[5, 1] = np.nan
+    returns = rng.normal(size=(8, 2)).astype(np.float32)
+    returns[:2] = np.nan  # no episode finished yet: not a divergence
     metrics = {"env_steps": np.repeat(128 * np.arange(1, 9), 2).reshape(8, 2).astype(np.int32),
-               "episode_return": rng.normal(size=(8, 2)).astype(np.float32), "loss": loss,
-               "learning_rate": np.full(8, 2.5e-4, np.float32)}
+               "episode_return": returns, "loss": loss, "learning_rate": np.full(8, 2.5e-4, np.float32)}
     answers = {}
     for how in ("iterations", "blocks"):
         stop = types.SimpleNamespace(requested=False, reason=None)
