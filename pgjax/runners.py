@@ -129,13 +129,7 @@ def run_reported(runner, state, num_iterations: int, block: int, callback: Calla
         # block for the whole run (no callback) is waited for in Python, so signals get through.
         metrics = runner.host_metrics(wait_until_ready(metrics) if num_blocks == 1 else jax.block_until_ready(metrics))
         parts.append(metrics)
-        stop = False
-        if callback is not None and is_primary():
-            if hasattr(callback, "report_block"):
-                answers = [callback.report_block(metrics)]
-            else:
-                answers = [callback({name: values[i] for name, values in metrics.items()}) for i in range(block)]
-            stop = any(isinstance(answer, (bool, np.bool_)) and bool(answer) for answer in answers)
+        stop = callback is not None and is_primary() and driver.hand_block(callback, metrics)
         if callback is not None and broadcast_flag(stop):
             stopped = True
             break

@@ -42,18 +42,24 @@ SHARED_CONFIG = "shared"  # one config, states with a leading run axis (seeds)
 PER_RUN_CONFIG = "per_run"  # configs and states with a leading run axis (a sweep)
 
 
+def hand_block(callback: Callable, block) -> bool:
+    """Give a block of iterations' host metrics (NumPy leaves `[k, ...]`) to `callback`: all at
+    once as `callback.report_block(block)` if it has that method, else `callback(metrics)` for
+    each iteration in order. Returns the stop request: whether any answer was True."""
+    if hasattr(callback, "report_block"):
+        answers = [callback.report_block(block)]
+    else:
+        answers = [callback(jax.tree.map(lambda leaf: leaf[i], block)) for i in range(len(jax.tree.leaves(block)[0]))]
+    return any(isinstance(answer, (bool, np.bool_)) and bool(answer) for answer in answers)
+
+
 def _report(callback: Callable, block):
-    """Hand a block of iterations' metrics (leaves `[k, ...]`) to `callback` on the host, one
-    iteration at a time; the answer is a stop request (a bool array): any of the `k` answers."""
+    """Hand a block of iterations' metrics (leaves `[k, ...]`) to `callback` on the host
+    (`hand_block`); the answer is a stop request (a bool array)."""
     # Hand the host plain NumPy copies: device arrays kept alive past the
     # callback can deadlock the runtime that is still executing the program.
     def host(block):
-        block = jax.tree.map(np.asarray, block)
-        stop = False
-        for i in range(len(jax.tree.leaves(block)[0])):
-            answer = callback(jax.tree.map(lambda leaf: leaf[i], block))
-            stop |= isinstance(answer, (bool, np.bool_)) and bool(answer)
-        return np.bool_(stop)
+        return np.bool_(hand_block(callback, jax.tree.map(np.asarray, block)))
 
     return io_callback(host, jax.ShapeDtypeStruct((), jnp.bool_), block)
 
@@ -112,7 +118,8 @@ def run_updates(
     `report_every=k` trades liveness for speed: the program leaves for the host once per
     block of `block_length(num_iterations, k)` iterations (the largest divisor of
     `num_iterations` that is at most `k`), and `callback` is then called for each of the
-    block's iterations in order. A stop request then takes effect at the end of its block,
+    block's iterations in order, or once with the whole block (`[k, ...]` leaves) if it has
+    a `report_block` method (`hand_block`). A stop request then takes effect at the end of its block,
     and every iteration of that block is kept (and was reported). The numbers do not depend
     on `k`: the same iterations run in the same order.
 
