@@ -40,8 +40,9 @@ class Progress:
     """Training callback: per-iteration metrics (`[R]` leaves) into `logger` (if given) and a
     bar over one run's env steps, whose postfix shows the throughput of all runs.
 
-    Called with one iteration (`progress(metrics)`, as `train(..., callback=...)` does) or a
-    block of them (`progress.report_block(block)`, leaves `[k, R]`, as the commands do).
+    Called with one iteration (`progress(metrics)`, for a caller that hands them one by one) or
+    a block of them (`progress.report_block(block)`, leaves `[k, R]`, as every pgjax training
+    function does through `driver.hand_block`).
     Returns True (stop at the next report) once `stop.requested` is set (Ctrl-C, see the
     commands' `_GracefulStop`) or every run has gone NaN. `report_every` is the block length
     to pass to the training function. Call `start()` when training starts and `close()` after.
@@ -81,7 +82,7 @@ class Progress:
         return self.report_block({name: np.asarray(values)[None] for name, values in metrics.items()})
 
     def report_block(self, block: dict) -> bool:
-        """A block of iterations' metrics at once (`[k, R]` leaves, `pgjax.runners.run_reported`):
+        """A block of iterations' metrics at once (`[k, R]` leaves, `driver.hand_block`):
         the host's work per block, not per iteration, so the compiled program keeps the cores."""
         # Copies: the arrays the program lends the callback are not ours to keep.
         block = {name: np.array(values) for name, values in block.items()}
