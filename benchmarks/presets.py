@@ -11,8 +11,10 @@ IQM of the per-seed returns with a 95 % stratified-bootstrap interval (`pgjax.st
 rliable's estimators), the mean, the worst seed, how many seeds reach the threshold, and
 the gymnax-blines PPO return as an external reference. Writes `benchmarks/presets.md`,
 the per-seed returns to `benchmarks/presets.json` (after every preset, so an interrupted
-run keeps what it measured; rerun with `--resume` to skip presets already there) and
-performance profiles to `benchmarks/presets.png`.
+run keeps what it measured; rerun with `--resume` to skip presets already there, or with
+`--update` to measure the selected presets again in place, keeping the rest) and
+performance profiles to `benchmarks/presets.png`. Each row records when and on which CPU
+it was measured, since a table may join rows of several runs.
 """
 
 from __future__ import annotations
@@ -62,8 +64,13 @@ def measure(algo_name: str, env: str, num_seeds: int, root: int, num_episodes: i
     per_seed = np.asarray(evaluate(states, jax.random.split(eval_key, num_seeds))).mean(axis=1)
     return dict(
         algo=algo_name, env=env, steps=config.num_iterations * config.batch_size, seeds=num_seeds, root=root,
-        returns=per_seed.tolist(), seconds=time.perf_counter() - start,
+        returns=per_seed.tolist(), seconds=time.perf_counter() - start, measured=provenance(),
     )
+
+
+def provenance() -> str:
+    """When and where a row was measured: rows of one table may come from different runs."""
+    return f"{time.strftime('%Y-%m-%d')}, {common.cpu_description()}"
 
 
 def summarise(row: dict) -> dict:
@@ -79,18 +86,20 @@ def summarise(row: dict) -> dict:
 def to_markdown(rows: list[dict]) -> str:
     lines = [
         "| algorithm | environment | env steps | threshold | seeds at threshold | IQM [95 % CI] | mean | worst seed "
-        "| gymnax-blines PPO | wall s |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| gymnax-blines PPO | wall s | measured |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
+    runs = list(dict.fromkeys(row.get("measured", "?") for row in rows))
     for row in rows:
         s = summarise(row)
         reference = "—" if s["reference"] is None else f"{s['reference']:g}"
         lines.append(
             f"| {row['algo']} | {row['env']} | {row['steps']:,} | {s['threshold']:g} | {s['reached']}/{row['seeds']} "
             f"| {s['iqm']:.1f} [{s['ci'][0]:.1f}, {s['ci'][1]:.1f}] | {s['mean']:.1f} | {s['worst']:.1f} "
-            f"| {reference} | {row['seconds']:.0f} |"
+            f"| {reference} | {row['seconds']:.0f} | {'abcdefghij'[runs.index(row.get('measured', '?'))]} |"
         )
-    return "\n".join(lines)
+    legend = "; ".join(f"{'abcdefghij'[i]}: {run}" for i, run in enumerate(runs))
+    return "\n".join(lines) + f"\n\nmeasured: {legend}."
 
 
 def plot_profiles(rows: list[dict], path: pathlib.Path) -> None:
@@ -144,22 +153,36 @@ def main(argv=None) -> str:
     parser.add_argument("--root", type=int, default=DEFAULT_ROOT, help="the key the seeds are split from")
     parser.add_argument("--out", default=str(HERE / "presets.md"))
     parser.add_argument("--resume", action="store_true", help="keep the presets already in presets.json")
+    parser.add_argument(
+        "--update", action="store_true",
+        help="keep the other presets in presets.json and measure the selected ones again, in place",
+    )
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
     store = out.with_suffix(".json")
-    rows = json.loads(store.read_text()) if args.resume and store.exists() else []
-    done = {(row["algo"], row["env"]) for row in rows if row["seeds"] == args.seeds and row["root"] == args.root}
+    rows = json.loads(store.read_text()) if (args.resume or args.update) and store.exists() else []
+    if args.update and any(row["seeds"] != args.seeds or row["root"] != args.root for row in rows):
+        parser.error(f"--update: {store} holds rows of other seeds or roots than --seeds {args.seeds} "
+                     f"--root {args.root}; one table is one set of seeds")
+    done = set() if args.update else {
+        (row["algo"], row["env"]) for row in rows if row["seeds"] == args.seeds and row["root"] == args.root
+    }
     for algo_name in args.algos.split(","):
         presets = pgjax.ALGORITHMS[algo_name].Config.PRESETS
         envs = [env for env in args.envs.split(",") if env in presets] if args.envs else list(presets)
         for env in [e for e in envs if e not in args.exclude.split(",") and (algo_name, e) not in done]:
-            rows.append(measure(algo_name, env, args.seeds, args.root))
+            row = measure(algo_name, env, args.seeds, args.root)
+            same = [i for i, old in enumerate(rows) if (old["algo"], old["env"]) == (algo_name, env)]
+            if same:
+                rows[same[0]] = row
+            else:
+                rows.append(row)
             store.write_text(json.dumps(rows, indent=1) + "\n")
-            print(to_markdown(rows[-1:]).splitlines()[-1], flush=True)
+            print(to_markdown([row]).splitlines()[2], flush=True)
     table = to_markdown(rows)
     header = (
-        f"Measured {time.strftime('%Y-%m-%d')} on {common.cpu_description()}, {common.device_description()} "
-        f"(jax {jax.__version__}) with "
+        f"Measured with {common.device_description()} (jax {jax.__version__}), each row on the date and CPU its "
+        "`measured` letter names, with "
         f"`python -m benchmarks.presets --seeds {args.seeds} --root {args.root}"
         + (f" --exclude {args.exclude}" if args.exclude else "") + "`. "
         f"Each preset trains {args.seeds} seeds split off `jax.random.key({args.root})`, none of them used to tune "

@@ -327,6 +327,7 @@ def _mlp(action_dim, discrete, obs_ndim, config):
     return FeedForward(ActorCritic(
         action_dim=action_dim, discrete=discrete, obs_ndim=obs_ndim,
         hidden_sizes=config.hidden_sizes, activation=config.activation, conv=TORSOS[config.torso],
+        log_std_init=config.log_std_init,
     ))
 
 
@@ -334,7 +335,7 @@ def _gru(action_dim, discrete, obs_ndim, config):
     return Recurrent(RecurrentActorCritic(
         action_dim=action_dim, discrete=discrete, obs_ndim=obs_ndim,
         hidden_sizes=config.hidden_sizes, activation=config.activation, gru_size=config.gru_size,
-        conv=TORSOS[config.torso],
+        conv=TORSOS[config.torso], log_std_init=config.log_std_init,
     ))
 
 

@@ -133,3 +133,24 @@ def test_cnn_torso_needs_image_observations():
         ppo.Config(env="CartPole-v1", torso="cnn")
     with pytest.raises(ValueError, match="torso: must be one of auto, mlp, cnn, got 'conv'"):
         ppo.Config(torso="conv")
+
+
+@pytest.mark.parametrize("network", ["mlp", "gru"])
+def test_log_std_init_field_sets_the_gaussians_initial_sigma(network):
+    from pgjax.envs import make_env
+    from pgjax.networks import make_network
+
+    config = ppo.Config(env="Pendulum-v1", network=network, hidden_sizes=(8,), gru_size=8, log_std_init=0.5)
+    built = make_network(config, *make_env(config.env))
+    params = built.init(jax.random.PRNGKey(0), jnp.zeros((2, 3)))
+    (log_std,) = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(params) if "log_std" in str(path)]
+    np.testing.assert_array_equal(log_std, [0.5])
+
+
+def test_log_std_init_is_checked():
+    with pytest.raises(ValueError, match=r"log_std_init: sets the Gaussian policy's initial σ, but CartPole-v1's "
+                                         r"actions are discrete \(leave it at 0.0\), got 0.5"):
+        ppo.Config(env="CartPole-v1", log_std_init=0.5)
+    with pytest.raises(ValueError, match="log_std_init: must be a finite number, got inf"):
+        ppo.Config(env="Pendulum-v1", log_std_init=float("inf"))
+    assert ppo.Config.for_env("MountainCarContinuous-v0").log_std_init == 0.5

@@ -66,6 +66,10 @@ POSITIVE = Rule(lambda v: np.all(v > 0), "must be > 0")
 NON_NEGATIVE = Rule(lambda v: np.all(v >= 0), "must be >= 0")
 UNIT_INTERVAL = Rule(lambda v: np.all((v >= 0) & (v <= 1)), "must be in [0, 1]")
 OPEN_UNIT_INTERVAL = Rule(lambda v: np.all((v > 0) & (v < 1)), "must be in (0, 1)")
+FINITE = Rule(
+    lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and bool(np.isfinite(v)),
+    "must be a finite number",
+)
 DISCOUNT = Rule(lambda v: np.all((v >= 0) & (v <= 1)), "must be in [0, 1]")
 
 
@@ -132,6 +136,9 @@ class BaseConfig:
     num_layers: int = static(2, POSITIVE_INT, "blocks of the transformer network")
     num_heads: int = static(4, POSITIVE_INT, "attention heads of the transformer network")
     max_len: int = static(32, POSITIVE_INT, "longest sequence the transformer network's cache holds")
+    log_std_init: float = static(
+        0.0, FINITE, "initial log σ of the Gaussian policy (continuous actions only; σ is then learned)"
+    )
     anneal_lr: bool = static(True, BOOL, "decay the learning rate linearly to zero")
     normalize_observations: bool = static(False, BOOL, "standardise observations with running statistics")
     scale_rewards: bool = static(False, BOOL, "divide rewards by the running std of the discounted return")
@@ -197,10 +204,15 @@ class BaseConfig:
             raise ValueError(
                 f"num_minibatches: must divide num_envs * num_steps = {self.batch_size}, got {num_minibatches}"
             )
-        if self.env_params or self.torso == "cnn":
-            from pgjax.envs import make_env  # validates the parameter names
+        if self.env_params or self.torso == "cnn" or self.log_std_init != 0.0:
+            from pgjax.envs import is_discrete, make_env  # validates the parameter names
 
             env, env_params = make_env(self.env, **dict(self.env_params))
+            if self.log_std_init != 0.0 and is_discrete(env, env_params):
+                raise ValueError(
+                    f"log_std_init: sets the Gaussian policy's initial σ, but {self.env}'s actions are discrete "
+                    f"(leave it at 0.0), got {self.log_std_init!r}"
+                )
             if self.torso == "cnn":
                 shape = env.observation_space(env_params).shape
                 if len(shape) != 3:
