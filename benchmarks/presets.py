@@ -1,7 +1,7 @@
 """Every preset judged on seeds never used to tune it: 32 fresh seeds, robust statistics.
 
     python -m benchmarks.presets [--algos ppo,a2c] [--envs CartPole-v1] [--exclude Breakout-MinAtar]
-                                 [--seeds 32] [--root 20261201]
+                                 [--seeds 32] [--root 20261201] [--set FIELD=VALUE ... --out FILE.md]
 
 For each (algorithm, environment) preset (`Config.for_env`), trains all seeds in one
 program (`train_batch`, vmapped) from keys split off `jax.random.key(root)` (the presets
@@ -14,7 +14,9 @@ the per-seed returns to `benchmarks/presets.json` (after every preset, so an int
 run keeps what it measured; rerun with `--resume` to skip presets already there, or with
 `--update` to measure the selected presets again in place, keeping the rest) and
 performance profiles to `benchmarks/presets.png`. Each row records when and on which CPU
-it was measured, since a table may join rows of several runs.
+it was measured, since a table may join rows of several runs. `--set` trains variants of
+the presets (on tuning seeds, with `--root` and an `--out` of their own): the measurements
+behind the presets' tuning notes in the README.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 
 import pgjax
 from benchmarks import common, memory
+from pgjax.cli import parse_overrides
 from pgjax.statistics import iqm, performance_profile, stratified_bootstrap_ci
 
 HERE = pathlib.Path(__file__).parent
@@ -54,17 +57,27 @@ def threshold(algo_name: str, env: str) -> float:
     return THRESHOLDS.get(env, float("nan"))
 
 
-def measure(algo_name: str, env: str, num_seeds: int, root: int, num_episodes: int = 32) -> dict:
+def train(algo_name: str, env: str, num_seeds: int, root: int, overrides: dict | None = None):
+    """`(config, states, eval_key)`: the preset (with `overrides`) trained on `num_seeds`
+    seeds split off `key(root)` in one program; `eval_key` is the evaluation's key."""
     algo = pgjax.ALGORITHMS[algo_name]
-    config = algo.Config.for_env(env)
+    config = algo.Config.for_env(env, **(overrides or {}))
     train_key, eval_key = jax.random.split(jax.random.key(root))
-    start = time.perf_counter()
     states, _ = jax.jit(lambda keys: algo.train_batch(config, keys))(jax.random.split(train_key, num_seeds))
+    return config, states, eval_key
+
+
+def measure(algo_name: str, env: str, num_seeds: int, root: int, num_episodes: int = 32,
+            overrides: dict | None = None) -> dict:
+    algo = pgjax.ALGORITHMS[algo_name]
+    start = time.perf_counter()
+    config, states, eval_key = train(algo_name, env, num_seeds, root, overrides)
     evaluate = jax.jit(jax.vmap(lambda state, key: algo.evaluate(config, state, key, num_episodes)))
     per_seed = np.asarray(evaluate(states, jax.random.split(eval_key, num_seeds))).mean(axis=1)
     return dict(
         algo=algo_name, env=env, steps=config.num_iterations * config.batch_size, seeds=num_seeds, root=root,
         returns=per_seed.tolist(), seconds=time.perf_counter() - start, measured=provenance(),
+        overrides=dict(overrides or {}),
     )
 
 
@@ -93,8 +106,9 @@ def to_markdown(rows: list[dict]) -> str:
     for row in rows:
         s = summarise(row)
         reference = "—" if s["reference"] is None else f"{s['reference']:g}"
+        label = row["algo"] + "".join(f" {name}={value}" for name, value in row.get("overrides", {}).items())
         lines.append(
-            f"| {row['algo']} | {row['env']} | {row['steps']:,} | {s['threshold']:g} | {s['reached']}/{row['seeds']} "
+            f"| {label} | {row['env']} | {row['steps']:,} | {s['threshold']:g} | {s['reached']}/{row['seeds']} "
             f"| {s['iqm']:.1f} [{s['ci'][0]:.1f}, {s['ci'][1]:.1f}] | {s['mean']:.1f} | {s['worst']:.1f} "
             f"| {reference} | {row['seconds']:.0f} | {'abcdefghij'[runs.index(row.get('measured', '?'))]} |"
         )
@@ -157,8 +171,15 @@ def main(argv=None) -> str:
         "--update", action="store_true",
         help="keep the other presets in presets.json and measure the selected ones again, in place",
     )
+    parser.add_argument(
+        "--set", nargs="+", default=[], metavar="FIELD=VALUE",
+        help="override fields of every selected preset (a tuning run: needs an --out of its own, so that "
+        "benchmarks/presets.md stays the presets' own table)",
+    )
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
+    if args.set and out.resolve() == (HERE / "presets.md").resolve():
+        parser.error("--set: give an --out of its own; benchmarks/presets.md is the presets as they are")
     store = out.with_suffix(".json")
     rows = json.loads(store.read_text()) if (args.resume or args.update) and store.exists() else []
     if args.update and any(row["seeds"] != args.seeds or row["root"] != args.root for row in rows):
@@ -171,7 +192,8 @@ def main(argv=None) -> str:
         presets = pgjax.ALGORITHMS[algo_name].Config.PRESETS
         envs = [env for env in args.envs.split(",") if env in presets] if args.envs else list(presets)
         for env in [e for e in envs if e not in args.exclude.split(",") and (algo_name, e) not in done]:
-            row = measure(algo_name, env, args.seeds, args.root)
+            overrides = parse_overrides(pgjax.ALGORITHMS[algo_name].Config, args.set)
+            row = measure(algo_name, env, args.seeds, args.root, overrides=overrides)
             same = [i for i, old in enumerate(rows) if (old["algo"], old["env"]) == (algo_name, env)]
             if same:
                 rows[same[0]] = row

@@ -1,0 +1,103 @@
+"""How a CartPole-v1 preset's failing seeds fail: the cart leaves the track, or the pole falls.
+
+    python -m benchmarks.cartpole_failures [--algo ppo_kl] [--seeds 32] [--root 8] [--set FIELD=VALUE ...]
+
+Trains the preset (with any `--set` overrides) on `--seeds` seeds split off
+`jax.random.key(root)`, in one program as `benchmarks.presets` does, scores every seed as
+that benchmark does (32 episodes of the stochastic policy), and for each seed below the
+threshold runs `EPISODES` more episodes of its final policy and counts how they end:
+the cart past ±2.4 (off the track), the pole past ±12° (fallen), or the 500-step time
+limit. Writes `benchmarks/cartpole_failures_<algo>.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import pgjax
+from benchmarks import common, presets
+from pgjax.algorithms.build import build
+from pgjax.cli import parse_overrides
+
+EPISODES = 64
+X_LIMIT = 2.4  # gymnax CartPole's x_threshold
+THETA_LIMIT = 12 * 2 * np.pi / 360  # and its theta_threshold_radians
+
+
+def episode_ends(config, params, key: jax.Array, num_episodes: int = EPISODES) -> dict:
+    """How `num_episodes` fresh episodes of the stochastic policy `params` end: the final
+    observations' cart position and pole angle, the lengths, and whether time ran out."""
+    if config.normalize_observations:
+        raise ValueError("normalize_observations: the ends are read from raw observations; this preset normalises")
+    setup = build(config, num_envs=num_episodes)
+    env, env_params, network = setup.env, setup.env_params, setup.network
+    limit = int(env_params.max_steps_in_episode)
+
+    def run(key):
+        reset_key, key = jax.random.split(key)
+        obs, env_state = env.reset(reset_key, env_params)
+
+        def step(loop, key):
+            env_state, obs, ended = loop
+            action_key, env_key = jax.random.split(key)
+            _, dist = network.policy(params, network.initial_carry(num_episodes), obs, jnp.zeros(num_episodes, bool))
+            obs, env_state, _, _, truncated, info = env.step(
+                jax.random.split(env_key, num_episodes), env_state, dist.sample(action_key), env_params
+            )
+            first = info["episode_done"] & ~ended
+            return (env_state, obs, ended | info["episode_done"]), (first, info["final_observation"], truncated)
+
+        _, (first, final, truncated) = jax.lax.scan(
+            step, (env_state, obs, jnp.zeros(num_episodes, bool)), jax.random.split(key, limit + 1)
+        )
+        end = jnp.argmax(first, axis=0)  # the step at which each episode first ended
+        columns = jnp.arange(num_episodes)
+        return final[end, columns], end + 1, truncated[end, columns]
+
+    final, length, truncated = map(np.asarray, jax.jit(run)(key))
+    return dict(
+        length=float(length.mean()),
+        off_track=float(np.mean(np.abs(final[:, 0]) > X_LIMIT)),
+        fallen=float(np.mean(np.abs(final[:, 2]) > THETA_LIMIT)),
+        time_limit=float(np.mean(truncated)),
+    )
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algo", default="ppo_kl", choices=sorted(pgjax.ALGORITHMS))
+    parser.add_argument("--seeds", type=int, default=32)
+    parser.add_argument("--root", type=int, default=8, help="the key the seeds are split from")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE", help="override preset fields")
+    args = parser.parse_args(argv)
+    overrides = parse_overrides(pgjax.ALGORITHMS[args.algo].Config, args.set)
+    algo = pgjax.ALGORITHMS[args.algo]
+    config, states, eval_key = presets.train(args.algo, "CartPole-v1", args.seeds, args.root, overrides)
+    evaluate = jax.jit(jax.vmap(lambda state, key: algo.evaluate(config, state, key, 32)))
+    scores = np.asarray(evaluate(states, jax.random.split(eval_key, args.seeds))).mean(axis=1)
+    goal = presets.threshold(args.algo, "CartPole-v1")
+    rows = []
+    for seed in np.flatnonzero(scores < goal):
+        params = jax.tree.map(lambda leaf, seed=seed: leaf[seed], states.params)
+        ends = episode_ends(config, params, jax.random.fold_in(eval_key, int(seed)))
+        rows.append([int(seed), f"{scores[seed]:.1f}", f"{ends['length']:.0f}", f"{100 * ends['off_track']:.0f} %",
+                     f"{100 * ends['fallen']:.0f} %", f"{100 * ends['time_limit']:.0f} %"])
+    command = "python -m benchmarks.cartpole_failures " + " ".join(
+        [f"--algo {args.algo} --seeds {args.seeds} --root {args.root}"] + (["--set", *args.set] if args.set else [])
+    )
+    notes = [f"command: `{command}`",
+             f"{int(np.sum(scores >= goal))} of {args.seeds} seeds reach {goal:g}; each failing seed's final "
+             f"policy then plays {EPISODES} episodes"]
+    markdown = common.header(f"How {args.algo}'s failing CartPole-v1 seeds fail", notes=notes) + "\n" + common.table(
+        ["seed", "score", "mean length", "cart off the track", "pole fallen", "time limit"], rows
+    )
+    print(markdown)
+    return common.write_section(f"cartpole_failures_{args.algo}", markdown)
+
+
+if __name__ == "__main__":
+    main()
