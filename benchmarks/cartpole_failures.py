@@ -92,7 +92,8 @@ def main(argv=None) -> str:
     notes = [f"command: `{command}`",
              f"{int(np.sum(scores >= goal))} of {args.seeds} seeds reach {goal:g}; each failing seed's final "
              f"policy then plays {EPISODES} episodes"]
-    markdown = common.header(f"How {args.algo}'s failing CartPole-v1 seeds fail", notes=notes) + "\n" + common.table(
+    title = f"How {args.algo}'s failing CartPole-v1 seeds fail"
+    markdown = common.header(title, notes=notes, timed=False) + "\n" + common.table(
         ["seed", "score", "mean length", "cart off the track", "pole fallen", "time limit"], rows
     )
     print(markdown)

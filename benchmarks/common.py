@@ -165,8 +165,9 @@ def versions(extra: Sequence[str] = ()) -> dict[str, str]:
     return {"python": platform.python_version(), **{name: _version(name) for name in names}}
 
 
-def header(title: str, extra_versions: Sequence[str] = (), notes: Sequence[str] = ()) -> str:
-    """Markdown heading plus the date / machine / versions block every table carries."""
+def header(title: str, extra_versions: Sequence[str] = (), notes: Sequence[str] = (), timed: bool = True) -> str:
+    """Markdown heading plus the date / machine / versions block every table carries
+    (and the timing protocol, for a table that has timings: `timed`)."""
     now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     version_text = ", ".join(f"{k} {v}" for k, v in versions(extra_versions).items())
     load = ""
@@ -178,8 +179,8 @@ def header(title: str, extra_versions: Sequence[str] = (), notes: Sequence[str] 
         f"- date: {now}",
         f"- machine: {cpu_description()}; JAX devices: {device_description()}{load}",
         f"- versions: {version_text}",
-        "- protocol: compile time measured apart (`jax.jit(f).lower(...).compile()`); "
-        "run figures are the median of ≥3 timed calls with (min–max).",
+        *(["- protocol: compile time measured apart (`jax.jit(f).lower(...).compile()`); "
+           "run figures are the median of ≥3 timed calls with (min–max)."] if timed else []),
         *[f"- {note}" for note in notes],
         "",
     ]

@@ -81,7 +81,7 @@ def measure(num_episodes: int) -> list[dict]:
 def to_markdown(rows: list[dict], num_episodes: int) -> str:
     notes = [f"command: `python -m benchmarks.exploration_odds`; {num_episodes:,} episodes per row, "
              "actions drawn independently at every step, no learning"]
-    out = common.header("How often untrained noise reaches the goal", notes=notes)
+    out = common.header("How often untrained noise reaches the goal", notes=notes, timed=False)
     out += "\n" + common.table(
         ["environment", "action noise", "episodes reaching the goal", "95 % Wilson interval",
          f"P(none of the first {FIRST_EPISODES})"],
