@@ -7,7 +7,8 @@ Trains the preset (with any `--set` overrides) on `--seeds` seeds split off
 that benchmark does (32 episodes of the stochastic policy), and for each seed below the
 threshold runs `EPISODES` more episodes of its final policy and counts how they end:
 the cart past ±2.4 (off the track), the pole past ±12° (fallen), or the 500-step time
-limit. Writes `benchmarks/cartpole_failures_<algo>.md`.
+limit (the first two can hold at once, so a row's shares may add up to more than 100 %).
+Feed-forward policies only. Writes `benchmarks/cartpole_failures_<algo>.md`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def episode_ends(config, params, key: jax.Array, num_episodes: int = EPISODES) -
     observations' cart position and pole angle, the lengths, and whether time ran out."""
     if config.normalize_observations:
         raise ValueError("normalize_observations: the ends are read from raw observations; this preset normalises")
+    if config.recurrent:
+        raise ValueError(f"network: {config.network!r} is recurrent; the episodes here are played without a carry")
     setup = build(config, num_envs=num_episodes)
     env, env_params, network = setup.env, setup.env_params, setup.network
     limit = int(env_params.max_steps_in_episode)
@@ -59,6 +62,7 @@ def episode_ends(config, params, key: jax.Array, num_episodes: int = EPISODES) -
         return final[end, columns], end + 1, truncated[end, columns]
 
     final, length, truncated = map(np.asarray, jax.jit(run)(key))
+    # `limit + 1` steps: every episode ends (by the time limit at the latest), so `end` is real.
     return dict(
         length=float(length.mean()),
         off_track=float(np.mean(np.abs(final[:, 0]) > X_LIMIT)),

@@ -96,6 +96,11 @@ def summarise(row: dict) -> dict:
     )
 
 
+def _run_label(index: int) -> str:
+    """a, b, …, z, then 27, 28, …: the `measured` column's name for the index-th run."""
+    return "abcdefghijklmnopqrstuvwxyz"[index] if index < 26 else str(index + 1)
+
+
 def to_markdown(rows: list[dict]) -> str:
     lines = [
         "| algorithm | environment | env steps | threshold | seeds at threshold | IQM [95 % CI] | mean | worst seed "
@@ -110,9 +115,9 @@ def to_markdown(rows: list[dict]) -> str:
         lines.append(
             f"| {label} | {row['env']} | {row['steps']:,} | {s['threshold']:g} | {s['reached']}/{row['seeds']} "
             f"| {s['iqm']:.1f} [{s['ci'][0]:.1f}, {s['ci'][1]:.1f}] | {s['mean']:.1f} | {s['worst']:.1f} "
-            f"| {reference} | {row['seconds']:.0f} | {'abcdefghij'[runs.index(row.get('measured', '?'))]} |"
+            f"| {reference} | {row['seconds']:.0f} | {_run_label(runs.index(row.get('measured', '?')))} |"
         )
-    legend = "; ".join(f"{'abcdefghij'[i]}: {run}" for i, run in enumerate(runs))
+    legend = "; ".join(f"{_run_label(i)}: {run}" for i, run in enumerate(runs))
     return "\n".join(lines) + f"\n\nmeasured: {legend}."
 
 
@@ -178,21 +183,25 @@ def main(argv=None) -> str:
     )
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
-    if args.set and out.resolve() == (HERE / "presets.md").resolve():
-        parser.error("--set: give an --out of its own; benchmarks/presets.md is the presets as they are")
+    own = {(HERE / f"presets{suffix}").resolve() for suffix in (".md", ".json", ".png")}
+    if args.set and own & {out.resolve(), out.with_suffix(".json").resolve(), out.with_suffix(".png").resolve()}:
+        parser.error("--set: give an --out of its own (not benchmarks/presets.*); those files are the presets "
+                     "as they are")
     store = out.with_suffix(".json")
     rows = json.loads(store.read_text()) if (args.resume or args.update) and store.exists() else []
     if args.update and any(row["seeds"] != args.seeds or row["root"] != args.root for row in rows):
         parser.error(f"--update: {store} holds rows of other seeds or roots than --seeds {args.seeds} "
                      f"--root {args.root}; one table is one set of seeds")
     done = set() if args.update else {
-        (row["algo"], row["env"]) for row in rows if row["seeds"] == args.seeds and row["root"] == args.root
+        (row["algo"], row["env"], json.dumps(row.get("overrides", {}), sort_keys=True))
+        for row in rows if row["seeds"] == args.seeds and row["root"] == args.root
     }
     for algo_name in args.algos.split(","):
         presets = pgjax.ALGORITHMS[algo_name].Config.PRESETS
         envs = [env for env in args.envs.split(",") if env in presets] if args.envs else list(presets)
-        for env in [e for e in envs if e not in args.exclude.split(",") and (algo_name, e) not in done]:
-            overrides = parse_overrides(pgjax.ALGORITHMS[algo_name].Config, args.set)
+        overrides = parse_overrides(pgjax.ALGORITHMS[algo_name].Config, args.set)
+        key = json.dumps(overrides, sort_keys=True)
+        for env in [e for e in envs if e not in args.exclude.split(",") and (algo_name, e, key) not in done]:
             row = measure(algo_name, env, args.seeds, args.root, overrides=overrides)
             same = [i for i, old in enumerate(rows) if (old["algo"], old["env"]) == (algo_name, env)]
             if same:
@@ -206,9 +215,14 @@ def main(argv=None) -> str:
         f"Measured with {common.device_description()} (jax {jax.__version__}), each row on the date and CPU its "
         "`measured` letter names, with "
         f"`python -m benchmarks.presets --seeds {args.seeds} --root {args.root}"
-        + (f" --exclude {args.exclude}" if args.exclude else "") + "`. "
-        f"Each preset trains {args.seeds} seeds split off `jax.random.key({args.root})`, none of them used to tune "
-        "it, in one vmapped program; each seed's score is the mean return of 32 evaluation episodes of the "
+        + (f" --exclude {args.exclude}" if args.exclude else "")
+        + (f" --set {' '.join(args.set)} --out {args.out}" if args.set else "") + "`. "
+        + (f"Each preset, with the overrides its row names, trains {args.seeds} seeds split off "
+           f"`jax.random.key({args.root})` (a tuning run: variants of the presets)"
+           if args.set else
+           f"Each preset trains {args.seeds} seeds split off `jax.random.key({args.root})`, none of them used to "
+           "tune it")
+        + ", in one vmapped program; each seed's score is the mean return of 32 evaluation episodes of the "
         "stochastic policy. IQM: the mean of the middle 50 % of the seeds, with a 95 % stratified-bootstrap "
         "interval (10,000 resamples, `pgjax.statistics`). Wall seconds include compilation. "
         "Performance profiles: `presets.png`.\n\n"

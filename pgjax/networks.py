@@ -357,7 +357,8 @@ def register_network(name: str, factory: NetworkFactory, recurrent: bool, obs_sh
     """Make `network=name` build `factory(action_dim, discrete, obs_ndim, config)`, an object
     with the interface above (`factory(action_dim, discrete, obs_shape, config)` with
     `obs_shape=True`). `recurrent` says whether its carry is a real memory (learning then
-    replays whole environment sequences)."""
+    replays whole environment sequences). A factory for continuous actions should start its
+    Gaussian at `config.log_std_init`, as the built-in ones do."""
     if name in NETWORKS:
         raise ValueError(f"network: {name!r} is already registered")
     NETWORKS[name] = NetworkKind(factory, recurrent, obs_shape)

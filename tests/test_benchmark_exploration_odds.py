@@ -15,6 +15,8 @@ def test_wilson_interval_matches_the_closed_form():
     half = z * math.sqrt(0.25 / 100 + z * z / 40000) / (1 + z * z / 100)
     assert exploration_odds.wilson(0.5, 100) == pytest.approx((0.5 - half, 0.5 + half))
     assert exploration_odds.wilson(0.0, 20000)[0] == 0.0
+    # Away from 0.5 the interval is not centred on p: 10 of 100 gives [0.0552, 0.1744].
+    assert exploration_odds.wilson(0.1, 100) == pytest.approx((0.0552, 0.1744), abs=1e-4)
 
 
 def test_gaussian_noise_reaches_the_goal_sometimes_and_no_noise_never():

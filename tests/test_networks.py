@@ -151,6 +151,7 @@ def test_log_std_init_is_checked():
     with pytest.raises(ValueError, match=r"log_std_init: sets the Gaussian policy's initial σ, but CartPole-v1's "
                                          r"actions are discrete \(leave it at 0.0\), got 0.5"):
         ppo.Config(env="CartPole-v1", log_std_init=0.5)
-    with pytest.raises(ValueError, match="log_std_init: must be a finite number, got inf"):
-        ppo.Config(env="Pendulum-v1", log_std_init=float("inf"))
+    for bad in (float("inf"), float("nan"), 25.0, "0.5", True):
+        with pytest.raises(ValueError, match=r"log_std_init: must be a number in \[-20, 20\]"):
+            ppo.Config(env="Pendulum-v1", log_std_init=bad)
     assert ppo.Config.for_env("MountainCarContinuous-v0").log_std_init == 0.5

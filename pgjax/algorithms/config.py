@@ -66,9 +66,9 @@ POSITIVE = Rule(lambda v: np.all(v > 0), "must be > 0")
 NON_NEGATIVE = Rule(lambda v: np.all(v >= 0), "must be >= 0")
 UNIT_INTERVAL = Rule(lambda v: np.all((v >= 0) & (v <= 1)), "must be in [0, 1]")
 OPEN_UNIT_INTERVAL = Rule(lambda v: np.all((v > 0) & (v < 1)), "must be in (0, 1)")
-FINITE = Rule(
-    lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and bool(np.isfinite(v)),
-    "must be a finite number",
+LOG_STD = Rule(
+    lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and -20 <= v <= 20,
+    "must be a number in [-20, 20] (σ from 2e-9 to 5e8; beyond, float32 σ or its log-density overflows)",
 )
 DISCOUNT = Rule(lambda v: np.all((v >= 0) & (v <= 1)), "must be in [0, 1]")
 
@@ -137,7 +137,7 @@ class BaseConfig:
     num_heads: int = static(4, POSITIVE_INT, "attention heads of the transformer network")
     max_len: int = static(32, POSITIVE_INT, "longest sequence the transformer network's cache holds")
     log_std_init: float = static(
-        0.0, FINITE, "initial log σ of the Gaussian policy (continuous actions only; σ is then learned)"
+        0.0, LOG_STD, "initial log σ of the Gaussian policy (continuous actions only; σ is then learned)"
     )
     anneal_lr: bool = static(True, BOOL, "decay the learning rate linearly to zero")
     normalize_observations: bool = static(False, BOOL, "standardise observations with running statistics")
