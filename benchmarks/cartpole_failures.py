@@ -79,10 +79,8 @@ def main(argv=None) -> str:
     parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE", help="override preset fields")
     args = parser.parse_args(argv)
     overrides = parse_overrides(pgjax.ALGORITHMS[args.algo].Config, args.set)
-    algo = pgjax.ALGORITHMS[args.algo]
     config, states, eval_key = presets.train(args.algo, "CartPole-v1", args.seeds, args.root, overrides)
-    evaluate = jax.jit(jax.vmap(lambda state, key: algo.evaluate(config, state, key, 32)))
-    scores = np.asarray(evaluate(states, jax.random.split(eval_key, args.seeds))).mean(axis=1)
+    scores = presets.score(args.algo, config, states, eval_key)
     goal = presets.threshold(args.algo, "CartPole-v1")
     rows = []
     for seed in np.flatnonzero(scores < goal):

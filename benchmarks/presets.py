@@ -67,13 +67,20 @@ def train(algo_name: str, env: str, num_seeds: int, root: int, overrides: dict |
     return config, states, eval_key
 
 
+def score(algo_name: str, config, states, eval_key: jax.Array, num_episodes: int = 32) -> np.ndarray:
+    """Each trained seed's score `[num_seeds]`: the mean return of `num_episodes` fresh
+    episodes of its stochastic policy, all seeds in one vmapped program."""
+    algo = pgjax.ALGORITHMS[algo_name]
+    num_seeds = jax.tree.leaves(states)[0].shape[0]
+    evaluate = jax.jit(jax.vmap(lambda state, key: algo.evaluate(config, state, key, num_episodes)))
+    return np.asarray(evaluate(states, jax.random.split(eval_key, num_seeds))).mean(axis=1)
+
+
 def measure(algo_name: str, env: str, num_seeds: int, root: int, num_episodes: int = 32,
             overrides: dict | None = None) -> dict:
-    algo = pgjax.ALGORITHMS[algo_name]
     start = time.perf_counter()
     config, states, eval_key = train(algo_name, env, num_seeds, root, overrides)
-    evaluate = jax.jit(jax.vmap(lambda state, key: algo.evaluate(config, state, key, num_episodes)))
-    per_seed = np.asarray(evaluate(states, jax.random.split(eval_key, num_seeds))).mean(axis=1)
+    per_seed = score(algo_name, config, states, eval_key, num_episodes)
     return dict(
         algo=algo_name, env=env, steps=config.num_iterations * config.batch_size, seeds=num_seeds, root=root,
         returns=per_seed.tolist(), seconds=time.perf_counter() - start, measured=provenance(),
