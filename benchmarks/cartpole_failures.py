@@ -8,7 +8,11 @@ that benchmark does (32 episodes of the stochastic policy), and for each seed be
 threshold runs `EPISODES` more episodes of its final policy and counts how they end:
 the cart past ±2.4 (off the track), the pole past ±12° (fallen), or the 500-step time
 limit (the first two can hold at once, so a row's shares may add up to more than 100 %).
-Feed-forward policies only. Writes `benchmarks/cartpole_failures_<algo>.md`.
+It also reads each failing seed's training curve (`training_history`): the first iteration
+whose episodes reached the threshold, the iteration it collapsed (a `SMOOTHING`-iteration
+mean return below `COLLAPSE` after that), its value loss over the last tenth of training
+and its final entropy, and counts the passing seeds that collapsed the same way and came
+back. Feed-forward policies only. Writes `benchmarks/cartpole_failures_<algo>.md`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from pgjax.algorithms.build import build
 from pgjax.cli import parse_overrides
 
 EPISODES = 64
+SMOOTHING = 20  # iterations in the moving mean that marks a collapse
+COLLAPSE = 300.0  # a solved seed has collapsed once that mean return falls below this
 X_LIMIT = 2.4  # gymnax CartPole's x_threshold
 THETA_LIMIT = 12 * 2 * np.pi / 360  # and its theta_threshold_radians
 
@@ -71,6 +77,35 @@ def episode_ends(config, params, key: jax.Array, num_episodes: int = EPISODES) -
     )
 
 
+def training_history(returns: np.ndarray, goal: float, smoothing: int = SMOOTHING,
+                     collapse: float = COLLAPSE) -> tuple[int | None, int | None]:
+    """`(solved, collapsed)` for one seed's curve `returns [T]` (each iteration's mean
+    return of finished episodes): the first iteration at or above `goal`, and the last
+    iteration of the first `smoothing`-iteration window that starts at or after `solved`
+    and averages below `collapse`. Either is None if it never happens."""
+    reached = np.flatnonzero(returns >= goal)
+    if not len(reached):
+        return None, None
+    solved = int(reached[0])
+    if len(returns) - solved < smoothing:  # np.convolve's "valid" would swap its arguments
+        return solved, None
+    means = np.convolve(returns[solved:], np.ones(smoothing) / smoothing, mode="valid")  # means[i]: window at solved+i
+    low = np.flatnonzero(means < collapse)
+    return solved, (solved + int(low[0]) + smoothing - 1 if len(low) else None)
+
+
+def _late_mean(metrics: dict, name: str, seed: int) -> float:
+    """`metrics[name]` of one seed averaged over the last tenth of training (NaN if not logged)."""
+    if name not in metrics:
+        return float("nan")
+    values = metrics[name][:, seed]
+    return float(values[-max(len(values) // 10, 1):].mean())
+
+
+def _iteration(value: int | None) -> str:
+    return "never" if value is None else str(value)
+
+
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algo", default="ppo_kl", choices=sorted(pgjax.ALGORITHMS))
@@ -79,24 +114,38 @@ def main(argv=None) -> str:
     parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE", help="override preset fields")
     args = parser.parse_args(argv)
     overrides = parse_overrides(pgjax.ALGORITHMS[args.algo].Config, args.set)
-    config, states, eval_key = presets.train(args.algo, "CartPole-v1", args.seeds, args.root, overrides)
+    config, states, metrics, eval_key = presets.train(args.algo, "CartPole-v1", args.seeds, args.root, overrides)
     scores = presets.score(args.algo, config, states, eval_key)
     goal = presets.threshold(args.algo, "CartPole-v1")
+    histories = [training_history(metrics["episode_return"][:, seed], goal) for seed in range(args.seeds)]
     rows = []
     for seed in np.flatnonzero(scores < goal):
         params = jax.tree.map(lambda leaf, seed=seed: leaf[seed], states.params)
         ends = episode_ends(config, params, jax.random.fold_in(eval_key, int(seed)))
+        solved, collapsed = histories[seed]
         rows.append([int(seed), f"{scores[seed]:.1f}", f"{ends['length']:.0f}", f"{100 * ends['off_track']:.0f} %",
-                     f"{100 * ends['fallen']:.0f} %", f"{100 * ends['time_limit']:.0f} %"])
+                     f"{100 * ends['fallen']:.0f} %", f"{100 * ends['time_limit']:.0f} %", _iteration(solved),
+                     _iteration(collapsed), f"{_late_mean(metrics, 'value_loss', seed):.1f}",
+                     f"{metrics['entropy'][-1, seed]:.2f}" if "entropy" in metrics else "–"])
+    passing = np.flatnonzero(scores >= goal)
+    came_back = sum(histories[seed][1] is not None for seed in passing)
     command = "python -m benchmarks.cartpole_failures " + " ".join(
         [f"--algo {args.algo} --seeds {args.seeds} --root {args.root}"] + (["--set", *args.set] if args.set else [])
     )
     notes = [f"command: `{command}`",
-             f"{int(np.sum(scores >= goal))} of {args.seeds} seeds reach {goal:g}; each failing seed's final "
-             f"policy then plays {EPISODES} episodes"]
+             f"{len(passing)} of {args.seeds} seeds reach {goal:g}; each failing seed's final "
+             f"policy then plays {EPISODES} episodes",
+             f"training curve (each iteration's mean return of finished episodes): 'solved' is the first "
+             f"iteration at {goal:g} or more, 'collapsed' the end of the first {SMOOTHING}-iteration window "
+             f"after it that averages below {COLLAPSE:g}; value loss: the mean over the last tenth of the "
+             f"{len(metrics['episode_return'])} iterations; entropy: the last iteration's, in nats",
+             f"{came_back} of the {len(passing)} passing seeds collapsed the same way and came back; their value "
+             f"loss over the last tenth: median {np.median([_late_mean(metrics, 'value_loss', s) for s in passing]):.2f}"
+             if len(passing) else "no seed passes"]
     title = f"How {args.algo}'s failing CartPole-v1 seeds fail"
     markdown = common.header(title, notes=notes, timed=False) + "\n" + common.table(
-        ["seed", "score", "mean length", "cart off the track", "pole fallen", "time limit"], rows
+        ["seed", "score", "mean length", "cart off the track", "pole fallen", "time limit", "solved", "collapsed",
+         "value loss", "entropy"], rows
     )
     print(markdown)
     return common.write_section(f"cartpole_failures_{args.algo}", markdown)

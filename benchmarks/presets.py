@@ -58,13 +58,14 @@ def threshold(algo_name: str, env: str) -> float:
 
 
 def train(algo_name: str, env: str, num_seeds: int, root: int, overrides: dict | None = None):
-    """`(config, states, eval_key)`: the preset (with `overrides`) trained on `num_seeds`
-    seeds split off `key(root)` in one program; `eval_key` is the evaluation's key."""
+    """`(config, states, metrics, eval_key)`: the preset (with `overrides`) trained on
+    `num_seeds` seeds split off `key(root)` in one program, with its training metrics
+    (NumPy leaves `[num_iterations, num_seeds]`); `eval_key` is the evaluation's key."""
     algo = pgjax.ALGORITHMS[algo_name]
     config = algo.Config.for_env(env, **(overrides or {}))
     train_key, eval_key = jax.random.split(jax.random.key(root))
-    states, _ = jax.jit(lambda keys: algo.train_batch(config, keys))(jax.random.split(train_key, num_seeds))
-    return config, states, eval_key
+    states, metrics = jax.jit(lambda keys: algo.train_batch(config, keys))(jax.random.split(train_key, num_seeds))
+    return config, states, jax.tree.map(np.asarray, metrics), eval_key
 
 
 def score(algo_name: str, config, states, eval_key: jax.Array, num_episodes: int = 32) -> np.ndarray:
@@ -79,7 +80,7 @@ def score(algo_name: str, config, states, eval_key: jax.Array, num_episodes: int
 def measure(algo_name: str, env: str, num_seeds: int, root: int, num_episodes: int = 32,
             overrides: dict | None = None) -> dict:
     start = time.perf_counter()
-    config, states, eval_key = train(algo_name, env, num_seeds, root, overrides)
+    config, states, _, eval_key = train(algo_name, env, num_seeds, root, overrides)
     per_seed = score(algo_name, config, states, eval_key, num_episodes)
     return dict(
         algo=algo_name, env=env, steps=config.num_iterations * config.batch_size, seeds=num_seeds, root=root,

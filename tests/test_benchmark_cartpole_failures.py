@@ -41,3 +41,20 @@ def test_episode_ends_refuses_recurrent_policies():
     config = ppo.Config(env="CartPole-v1", network="gru")
     with pytest.raises(ValueError, match="network: 'gru' is recurrent"):
         cartpole_failures.episode_ends(config, None, jax.random.key(0))
+
+
+def test_training_history_marks_the_first_solve_and_the_collapse_after_it():
+    import numpy as np
+
+    # 10 iterations at 0 (the mean of a window over them is below 300, but that is before
+    # the solve and must not count), 30 at 500, then 100 for good: a 20-iteration window
+    # starting at or after iteration 10 averages below 300 once it holds 11 of the 100s,
+    # so it first does when it ends at iteration 40 + 10 = 50.
+    curve = np.array([0.0] * 10 + [500.0] * 30 + [100.0] * 40)
+    assert cartpole_failures.training_history(curve, 475.0) == (10, 50)
+    # A dip to 250 for 10 iterations: windows hold at most 10 low values, mean ≥ 375.
+    dip = np.array([500.0] * 30 + [250.0] * 10 + [500.0] * 30)
+    assert cartpole_failures.training_history(dip, 475.0) == (0, None)
+    assert cartpole_failures.training_history(np.full(50, 200.0), 475.0) == (None, None)
+    # Fewer iterations after the solve than one window: no collapse can be read.
+    assert cartpole_failures.training_history(np.array([0.0, 500.0, 0.0]), 475.0) == (1, None)
