@@ -35,15 +35,25 @@ X_LIMIT = 2.4  # gymnax CartPole's x_threshold
 THETA_LIMIT = 12 * 2 * np.pi / 360  # and its theta_threshold_radians
 
 
-def episode_ends(config, params, key: jax.Array, num_episodes: int = EPISODES) -> dict:
+def episode_ends(config, params, key: jax.Array, num_episodes: int = EPISODES, obs_statistics=None) -> dict:
     """How `num_episodes` fresh episodes of the stochastic policy `params` end: the final
-    observations' cart position and pole angle, the lengths, and whether time ran out."""
-    if config.normalize_observations:
-        raise ValueError("normalize_observations: the ends are read from raw observations; this preset normalises")
+    observations' cart position and pole angle, the lengths, and whether time ran out.
+
+    A preset that normalises observations needs the trained agent's `obs_statistics`
+    (frozen, as in evaluation): the policy sees normalised observations, the ends are
+    read from the raw ones."""
     if config.recurrent:
         raise ValueError(f"network: {config.network!r} is recurrent; the episodes here are played without a carry")
-    setup = build(config, num_envs=num_episodes)
+    if config.normalize_observations and obs_statistics is None:
+        raise ValueError("obs_statistics: this preset normalises observations; give the trained agent's statistics")
+    setup = build(config, num_envs=num_episodes, obs_statistics=obs_statistics if config.normalize_observations else None)
     env, env_params, network = setup.env, setup.env_params, setup.network
+    policy_view = lambda obs: obs  # noqa: E731
+    if config.normalize_observations:
+        # Step the environment inside the (outermost) normaliser, so `final_observation`
+        # stays raw, and normalise only what the policy sees.
+        policy_view = lambda obs, normaliser=env: normaliser.normalize(obs, obs_statistics)  # noqa: E731
+        env = env.env
     limit = int(env_params.max_steps_in_episode)
 
     def run(key):
@@ -53,7 +63,9 @@ def episode_ends(config, params, key: jax.Array, num_episodes: int = EPISODES) -
         def step(loop, key):
             env_state, obs, ended = loop
             action_key, env_key = jax.random.split(key)
-            _, dist = network.policy(params, network.initial_carry(num_episodes), obs, jnp.zeros(num_episodes, bool))
+            _, dist = network.policy(
+                params, network.initial_carry(num_episodes), policy_view(obs), jnp.zeros(num_episodes, bool)
+            )
             obs, env_state, _, _, truncated, info = env.step(
                 jax.random.split(env_key, num_episodes), env_state, dist.sample(action_key), env_params
             )
@@ -121,7 +133,9 @@ def main(argv=None) -> str:
     rows = []
     for seed in np.flatnonzero(scores < goal):
         params = jax.tree.map(lambda leaf, seed=seed: leaf[seed], states.params)
-        ends = episode_ends(config, params, jax.random.fold_in(eval_key, int(seed)))
+        obs_statistics = (jax.tree.map(lambda leaf, seed=seed: leaf[seed], states.env_state.obs_stats)
+                          if config.normalize_observations else None)
+        ends = episode_ends(config, params, jax.random.fold_in(eval_key, int(seed)), obs_statistics=obs_statistics)
         solved, collapsed = histories[seed]
         rows.append([int(seed), f"{scores[seed]:.1f}", f"{ends['length']:.0f}", f"{100 * ends['off_track']:.0f} %",
                      f"{100 * ends['fallen']:.0f} %", f"{100 * ends['time_limit']:.0f} %", _iteration(solved),

@@ -233,7 +233,8 @@ class NormalizeObservation(Wrapper):
         self.clip = clip
         self.epsilon = epsilon
 
-    def _normalize(self, obs, stats: RunningMeanStd):
+    def normalize(self, obs, stats: RunningMeanStd):
+        """õ for observations `obs [..., *shape]` under `stats`."""
         return jnp.clip((obs - stats.mean) / jnp.sqrt(stats.var + self.epsilon), -self.clip, self.clip)
 
     def _updated(self, stats: RunningMeanStd, obs) -> RunningMeanStd:
@@ -244,13 +245,13 @@ class NormalizeObservation(Wrapper):
         stats = self.statistics
         if stats is None:
             stats = RunningMeanStd.create(obs.shape[1:]).update(obs)
-        return self._normalize(obs, stats), NormalizeObservationState(inner, stats)
+        return self.normalize(obs, stats), NormalizeObservationState(inner, stats)
 
     def step(self, keys, state, action, params):
         obs, inner, reward, terminated, truncated, info = self.env.step(keys, state.inner, action, params)
         stats = self._updated(state.obs_stats, obs)
-        info = {**info, "final_observation": self._normalize(info["final_observation"], stats)}
-        return self._normalize(obs, stats), NormalizeObservationState(inner, stats), reward, terminated, truncated, info
+        info = {**info, "final_observation": self.normalize(info["final_observation"], stats)}
+        return self.normalize(obs, stats), NormalizeObservationState(inner, stats), reward, terminated, truncated, info
 
 
 def make_vec_env(

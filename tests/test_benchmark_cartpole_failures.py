@@ -1,11 +1,13 @@
 """benchmarks/cartpole_failures: how episodes end is read from the right observation entries."""
 
 import jax
+import jax.numpy as jnp
 import pytest
 
 from benchmarks import cartpole_failures, presets
 from pgjax.algorithms import ppo
 from pgjax.algorithms.build import init_state
+from pgjax.envs import RunningMeanStd
 
 
 def test_an_untrained_policy_drops_the_pole_long_before_the_cart_leaves():
@@ -18,10 +20,40 @@ def test_an_untrained_policy_drops_the_pole_long_before_the_cart_leaves():
     assert 8 <= ends["length"] <= 60
 
 
-def test_normalised_observations_are_refused():
+def test_a_normalising_preset_needs_the_trained_statistics():
     config = ppo.Config(env="CartPole-v1", normalize_observations=True)
-    with pytest.raises(ValueError, match="normalize_observations: the ends are read from raw observations"):
+    with pytest.raises(ValueError, match="obs_statistics: this preset normalises observations"):
         cartpole_failures.episode_ends(config, None, jax.random.key(0))
+
+
+def test_the_policy_sees_normalised_observations_and_the_ends_are_read_from_raw_ones():
+    # Statistics (m, s²) and a first layer rescaled to match, W' = diag(s) W and
+    # b' = b + mᵀW, give the normalising policy exactly the raw policy's logits, so every
+    # episode must end as it does without normalisation. Reading the ends from the
+    # normalised observations, or feeding the policy raw ones, would change them.
+    raw = ppo.Config(env="CartPole-v1", hidden_sizes=(8,))
+    params = init_state(raw, jax.random.key(0)).params
+    # A decisive policy (large logits), so that what it is shown changes what it does.
+    params["params"]["actor_head"]["kernel"] = 30 * params["params"]["actor_head"]["kernel"]
+    mean = jnp.asarray([0.3, -0.5, 0.02, 0.4])
+    std = jnp.asarray([0.5, 2.0, 0.1, 3.0])
+    statistics = RunningMeanStd(mean, std**2, jnp.asarray(1000.0))
+
+    def first_layer(layer):
+        if not isinstance(layer, dict):
+            return layer
+        if "kernel" in layer and layer["kernel"].shape[0] == 4:  # the two torsos' input layers
+            return {"kernel": layer["kernel"] * std[:, None], "bias": layer["bias"] + mean @ layer["kernel"]}
+        return {name: first_layer(value) for name, value in layer.items()}
+
+    rescaled = first_layer(params)
+    assert not jnp.allclose(rescaled["params"]["actor_torso"]["Dense_0"]["kernel"],
+                            params["params"]["actor_torso"]["Dense_0"]["kernel"])
+    expected = cartpole_failures.episode_ends(raw, params, jax.random.key(1), num_episodes=32)
+    got = cartpole_failures.episode_ends(raw.replace(normalize_observations=True), rescaled, jax.random.key(1),
+                                         num_episodes=32, obs_statistics=statistics)
+    assert got == pytest.approx(expected)
+    assert expected["fallen"] > 0.5  # the ends are real ones
 
 
 @pytest.mark.parametrize("out", [None, "presets.txt"])
