@@ -1,6 +1,7 @@
 """How a CartPole-v1 preset's failing seeds fail: the cart leaves the track, or the pole falls.
 
     python -m benchmarks.cartpole_failures [--algo ppo_kl] [--seeds 32] [--root 8] [--set FIELD=VALUE ...]
+                                           [--out FILE.md]
 
 Trains the preset (with any `--set` overrides) on `--seeds` seeds split off
 `jax.random.key(root)`, in one program as `benchmarks.presets` does, scores every seed as
@@ -12,12 +13,13 @@ It also reads each failing seed's training curve (`training_history`): the first
 whose episodes reached the threshold, the iteration it collapsed (a `SMOOTHING`-iteration
 mean return below `COLLAPSE` after that), its value loss over the last tenth of training
 and its final entropy, and counts the passing seeds that collapsed the same way and came
-back. Feed-forward policies only. Writes `benchmarks/cartpole_failures_<algo>.md`.
+back. Feed-forward policies only. Writes `benchmarks/cartpole_failures_<algo>.md`, or `--out`.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -124,7 +126,10 @@ def main(argv=None) -> str:
     parser.add_argument("--seeds", type=int, default=32)
     parser.add_argument("--root", type=int, default=8, help="the key the seeds are split from")
     parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE", help="override preset fields")
+    parser.add_argument("--out", type=Path, help="the markdown file (default: benchmarks/cartpole_failures_<algo>.md)")
     args = parser.parse_args(argv)
+    if args.out is not None and not args.out.parent.is_dir():  # before minutes of training
+        parser.error(f"--out: {args.out.parent} is not a directory")
     overrides = parse_overrides(pgjax.ALGORITHMS[args.algo].Config, args.set)
     config, states, metrics, eval_key = presets.train(args.algo, "CartPole-v1", args.seeds, args.root, overrides)
     scores = presets.score(args.algo, config, states, eval_key)
@@ -145,6 +150,7 @@ def main(argv=None) -> str:
     came_back = sum(histories[seed][1] is not None for seed in passing)
     command = "python -m benchmarks.cartpole_failures " + " ".join(
         [f"--algo {args.algo} --seeds {args.seeds} --root {args.root}"] + (["--set", *args.set] if args.set else [])
+        + ([f"--out {args.out}"] if args.out else [])
     )
     notes = [f"command: `{command}`",
              f"{len(passing)} of {args.seeds} seeds reach {goal:g}; each failing seed's final "
@@ -162,6 +168,9 @@ def main(argv=None) -> str:
          "value loss", "entropy"], rows
     )
     print(markdown)
+    if args.out is not None:
+        args.out.write_text(markdown)
+        return markdown
     return common.write_section(f"cartpole_failures_{args.algo}", markdown)
 
 

@@ -90,3 +90,11 @@ def test_training_history_marks_the_first_solve_and_the_collapse_after_it():
     assert cartpole_failures.training_history(np.full(50, 200.0), 475.0) == (None, None)
     # Fewer iterations after the solve than one window: no collapse can be read.
     assert cartpole_failures.training_history(np.array([0.0, 500.0, 0.0]), 475.0) == (1, None)
+
+
+def test_an_out_file_in_a_missing_folder_is_refused_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(presets, "train", lambda *args, **kwargs: pytest.fail("trained before the guard"))
+    with pytest.raises(SystemExit) as raised:
+        cartpole_failures.main(["--out", str(tmp_path / "missing" / "failures.md")])
+    assert raised.value.code == 2
+    assert "--out: " in capsys.readouterr().err
