@@ -158,15 +158,17 @@ def main(argv=None) -> str:
              f"training curve (each iteration's mean return of finished episodes): 'solved' is the first "
              f"iteration at {goal:g} or more, 'collapsed' the end of the first {SMOOTHING}-iteration window "
              f"after it that averages below {COLLAPSE:g}; value loss: the mean over the last tenth of the "
-             f"{len(metrics['episode_return'])} iterations; entropy: the last iteration's, in nats",
+             f"{len(metrics['episode_return'])} iterations"
+             + (" (on scaled rewards, as the critic sees them)" if config.scale_rewards else "")
+             + "; entropy: the last iteration's, in nats",
              f"{came_back} of the {len(passing)} passing seeds collapsed the same way and came back; their value "
              f"loss over the last tenth: median {np.median([_late_mean(metrics, 'value_loss', s) for s in passing]):.2f}"
              if len(passing) else "no seed passes"]
     title = f"How {args.algo}'s failing CartPole-v1 seeds fail"
-    markdown = common.header(title, notes=notes, timed=False) + "\n" + common.table(
+    markdown = common.header(title, notes=notes, timed=False) + "\n" + (common.table(
         ["seed", "score", "mean length", "cart off the track", "pole fallen", "time limit", "solved", "collapsed",
          "value loss", "entropy"], rows
-    )
+    ) if rows else "No seed failed.\n")
     print(markdown)
     if args.out is not None:
         args.out.write_text(markdown)

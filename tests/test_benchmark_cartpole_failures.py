@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from benchmarks import cartpole_failures, presets
@@ -76,8 +77,6 @@ def test_episode_ends_refuses_recurrent_policies():
 
 
 def test_training_history_marks_the_first_solve_and_the_collapse_after_it():
-    import numpy as np
-
     # 10 iterations at 0 (the mean of a window over them is below 300, but that is before
     # the solve and must not count), 30 at 500, then 100 for good: a 20-iteration window
     # starting at or after iteration 10 averages below 300 once it holds 11 of the 100s,
@@ -98,3 +97,15 @@ def test_an_out_file_in_a_missing_folder_is_refused_before_training(tmp_path, mo
         cartpole_failures.main(["--out", str(tmp_path / "missing" / "failures.md")])
     assert raised.value.code == 2
     assert "--out: " in capsys.readouterr().err
+
+
+def test_when_no_seed_fails_the_file_says_so_instead_of_an_empty_table(tmp_path, monkeypatch):
+    config = ppo.Config.for_env("CartPole-v1").replace(scale_rewards=True)
+    curve = np.array([[0.0, 0.0], [500.0, 500.0], [100.0, 500.0]] + [[500.0, 500.0]] * 40)
+    metrics = {"episode_return": curve, "value_loss": np.zeros_like(curve)}
+    monkeypatch.setattr(presets, "train", lambda *args, **kwargs: (config, None, metrics, jax.random.key(0)))
+    monkeypatch.setattr(presets, "score", lambda *args, **kwargs: np.array([500.0, 490.0]))
+    markdown = cartpole_failures.main(["--algo", "ppo", "--seeds", "2", "--out", str(tmp_path / "f.md")])
+    assert markdown.endswith("No seed failed.\n") and "| seed |" not in markdown
+    assert "2 of 2 seeds reach 475" in markdown and "(on scaled rewards, as the critic sees them)" in markdown
+    assert (tmp_path / "f.md").read_text() == markdown
