@@ -50,10 +50,10 @@ class Config(BaseConfig):
     backtrack_ratio: float = hyper(0.5, OPEN_UNIT_INTERVAL, "line-search step shrink factor")
 
     PRESETS = {
-        # Observation normalisation and reward scaling, as in PPO-KL's preset: the critic's Adam
-        # steps are ~lr whatever the return scale, so an unscaled critic lags after a collapse.
-        # Tuning seeds at root 100: 62/64 against 61/64 (AMD EPYC), 64/64 (Intel Xeon) -- weak
-        # alone (p = 0.12 at best); the unseen 32 seeds are in benchmarks/presets.md.
+        # Observation normalisation and reward scaling, by analogy with PPO-KL's preset (whose
+        # unscaled critic, by our reading, lagged after a collapse; untested for TRPO). Tuning
+        # seeds at root 100: 62/64 against 61/64 on one AMD EPYC (no evidence alone), 64/64 on
+        # an Intel Xeon; unseen: 31/32 against 30/32 (benchmarks/presets.md).
         "CartPole-v1": dict(
             total_timesteps=1_000_000, max_kl=0.05, normalize_observations=True, scale_rewards=True,
         ),
