@@ -28,7 +28,7 @@ import numpy as np
 import pgjax
 from benchmarks import common, presets
 from pgjax.algorithms.build import build
-from pgjax.cli import parse_overrides
+from pgjax.cli.main import parse_overrides
 
 EPISODES = 64
 SMOOTHING = 20  # iterations in the moving mean that marks a collapse

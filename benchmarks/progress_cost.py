@@ -1,18 +1,18 @@
 """What `pgjax train`'s live progress costs: the same program with and without its callback.
 
 PPO on CartPole-v1 at the classic settings (4 envs x 128 steps, 4 epochs x 4 minibatches,
-64-64 tanh), 1 seed, run exactly as `pgjax train` runs it (`pgjax.sweep.train_runs_sharded`),
+64-64 tanh), 1 seed, run exactly as `pgjax train` runs it (`pgjax.runs.sweep.train_runs_sharded`),
 four ways, each compiled ahead of time and timed side by side in this one process:
 
 - `none`: no callback at all (the ceiling);
 - `empty, per block`: a callback that does nothing, handed each block of the command's
   length at once (what the blocks themselves cost: one host round trip per block);
-- `pgjax train, every iteration`: the command's own callback, `pgjax.progress.Progress`, with
+- `pgjax train, every iteration`: the command's own callback, `pgjax.report.progress.Progress`, with
   its bar (written to a throw-away stream) and its `metrics.csv` sink, reported after every
   iteration (as the command did before it batched its reports);
 - `pgjax train`: the same callback as the command runs it now, handed each block of
   `Progress.report_every` iterations at once (`Progress.report_block`, called by
-  `pgjax.runners.run_reported`). Until 2026-12-02 the same blocks were reported through an
+  `pgjax.runs.driver.run_reported`). Until 2026-12-02 the same blocks were reported through an
   `io_callback` inside one program, which the cache cannot keep, and the callback then
   handled them one iteration at a time.
 
@@ -39,10 +39,11 @@ import numpy as np
 from benchmarks import common
 from benchmarks.ppo_throughput import classic_config
 from pgjax import ppo
-from pgjax.algorithms import driver
-from pgjax.progress import Progress
-from pgjax.logging import MetricsLogger, make_sink
-from pgjax.sweep import stack_runs, train_runs_sharded
+from pgjax.algorithms import scan as driver
+from pgjax.report.progress import Progress
+from pgjax.report.sinks import MetricsLogger, make_sink
+from pgjax.algorithms.scan import stack_runs
+from pgjax.runs.driver import train_runs_sharded
 
 REPEATS = 30
 

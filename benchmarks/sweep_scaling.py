@@ -1,9 +1,9 @@
 """Sweep scaling: how many runs one compiled program can hold.
 
 PPO on CartPole-v1 at the classic settings (4 envs × 128 steps, 4 epochs × 4 minibatches,
-64-64 tanh). R = 1, 8, 64, 256 runs are trained in one program exactly as `pgjax.sweep`
-trains a grid: every numeric hyperparameter is an `[R]` leaf (`pgjax.sweep.stack_runs`) and the
-runs are laid out over the devices by `pgjax.distributed.RunSharding` (`shard_map` of
+64-64 tanh). R = 1, 8, 64, 256 runs are trained in one program exactly as `pgjax.runs.sweep`
+trains a grid: every numeric hyperparameter is an `[R]` leaf (`pgjax.runs.sweep.stack_runs`) and the
+runs are laid out over the devices by `pgjax.runs.distributed.RunSharding` (`shard_map` of
 `driver.train_runs`). For each R: compile seconds (ahead of time, apart from the run) and
 env-steps/s over all runs (median of 3 runs with min–max). The same again with
 4 forced host devices (`XLA_FLAGS=--xla_force_host_platform_device_count=4`, in a subprocess,
@@ -26,9 +26,9 @@ import numpy as np
 from benchmarks import common
 from benchmarks.ppo_throughput import classic_config
 from pgjax import ppo
-from pgjax.algorithms import driver
-from pgjax.distributed import RunSharding, global_mesh
-from pgjax.algorithms.driver import stack_runs
+from pgjax.algorithms import scan as driver
+from pgjax.runs.distributed import RunSharding, global_mesh
+from pgjax.algorithms.scan import stack_runs
 
 RUNS = (1, 8, 64, 256)
 FORCED_DEVICES = 4
@@ -103,8 +103,8 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
         notes=[
             *(["QUICK smoke run — not a measurement."] if quick else []),
             "PPO, CartPole-v1, classic settings (4 envs × 128 steps, 4 epochs × 4 minibatches, 64-64 tanh). "
-            "R runs in one program as `pgjax.sweep` builds it: per-run hyperparameter leaves `[R]`, "
-            "`shard_map` over a 1-D device mesh (`pgjax.distributed.RunSharding`).",
+            "R runs in one program as `pgjax.runs.sweep` builds it: per-run hyperparameter leaves `[R]`, "
+            "`shard_map` over a 1-D device mesh (`pgjax.runs.distributed.RunSharding`).",
             "env-steps/s counts all real runs (not padding runs); per-run length chosen so each timed call does "
             "≈2^18 env steps in all, at least 4,096 per run.",
             f"{FORCED_DEVICES} devices: `XLA_FLAGS=--xla_force_host_platform_device_count={FORCED_DEVICES}` on the "

@@ -1,6 +1,6 @@
 """Generating tokens with the transformer network: its key/value cache against a full pass per token.
 
-`network="transformer"` (`pgjax.transformer`, d_model 64, 2 layers, 4 heads) generates
+`network="transformer"` (`pgjax.networks.transformer`, d_model 64, 2 layers, 4 heads) generates
 `NUM_SEQUENCES` sequences in parallel from a fixed one-token prompt up to `SEQ_LEN` tokens,
 sampling each token (PAD excluded: it would end the sequence's prefix), two ways, each one
 compiled program (a `lax.scan` over the generated tokens), compiled ahead and timed side by
@@ -35,8 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
-from pgjax.token_tasks import PAD, VOCAB
-from pgjax.transformer import CausalTransformer, Transformer
+from pgjax.envs.tokens import PAD, VOCAB
+from pgjax.networks.transformer import CausalTransformer, Transformer
 
 SEQ_LEN = 32
 NUM_SEQUENCES = 64

@@ -8,6 +8,11 @@ Quantities that come from the behaviour policy or from the critic's targets
 (`old_log_prob`, `advantages`, `targets`) are constants of the objective: the
 losses stop gradients through them, so a caller cannot leak gradient into them
 by accident.
+
+Token-level pieces (RLHF-style, the names of TRL and verl): Schulman's KL estimators
+k1/k2/k3 (`kl_estimate`), the loss aggregation modes token-mean, seq-mean-token-mean,
+seq-mean-token-sum and seq-mean-token-sum-norm (`aggregation_scale`), and the clip
+statistics of an asymmetric (clip-higher) surrogate (`clip_statistics`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 sg = jax.lax.stop_gradient
+
+KL_ESTIMATORS = ("k1", "k2", "k3")
+AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
 
 
 def check_positive(name: str, value: chex.Numeric) -> None:
@@ -135,11 +143,6 @@ def value_loss(
     return 0.5 * masked_mean(jnp.maximum(squared, (clipped_values - targets) ** 2), mask)
 
 
-def entropy_bonus(entropy: chex.Array, mask: chex.Array | None = None) -> chex.Array:
-    """−mean_m(H(π(·|s))): adding `ent_coef` times this to a loss rewards exploration."""
-    return -masked_mean(entropy, mask)
-
-
 def kl_penalty(kl: chex.Array, coef: chex.Numeric, mask: chex.Array | None = None) -> chex.Array:
     """β · mean_m(KL): keeps the new policy near a reference (PPO-KL, GRPO)."""
     return coef * masked_mean(kl, mask)
@@ -166,3 +169,75 @@ def adaptive_kl_coef(
     kl_coef = jnp.asarray(kl_coef, jnp.float32)
     grown = jnp.where(kl > tolerance * target_kl, kl_coef * factor, kl_coef)
     return jnp.clip(jnp.where(kl < target_kl / tolerance, kl_coef / factor, grown), *bounds)
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}: must be one of {', '.join(choices)}, got {value!r}")
+
+
+def kl_estimate(log_prob: chex.Array, ref_log_prob: chex.Array, estimator: str = "k3") -> chex.Array:
+    """Per-token estimate of KL(π_θ ‖ π_ref) from tokens sampled from π_θ (Schulman, 2020).
+
+    With log ρ = log π_θ(a|s) − log π_ref(a|s) at the sampled token a ~ π_θ:
+        k1 = log ρ                      unbiased, high variance, can be negative
+        k2 = ½ (log ρ)²                 biased (its mean is close to the KL only when
+                                        the two policies are close), always ≥ 0
+        k3 = (1/ρ − 1) + log ρ          unbiased and always ≥ 0 (verl's "low_var_kl")
+    Gradients flow through `log_prob` only (π_ref is frozen). Shapes equal; returns that shape.
+    """
+    chex.assert_equal_shape([log_prob, ref_log_prob])
+    check_choice("kl_estimator", estimator, KL_ESTIMATORS)
+    log_ratio = log_prob - sg(ref_log_prob)
+    if estimator == "k1":
+        return log_ratio
+    if estimator == "k2":
+        return 0.5 * log_ratio**2
+    return jnp.expm1(-log_ratio) + log_ratio
+
+
+def aggregation_scale(mask: chex.Array, mode: str, max_len: int | None = None) -> chex.Array:
+    """Per-token factors s `[B, T]` that turn the token mean under `mask` into the loss
+    aggregation `mode`: Σ m·s·x / Σ m over the whole batch equals (L_b = Σ_t m_{b,t} the length
+    of completion b, L̄ their mean, T_max = `max_len`, default T)
+
+        token-mean               Σ_{b,t} m·x / Σ m          s = 1            every token counts alike
+        seq-mean-token-mean      (1/B) Σ_b Σ_t m·x / L_b    s = L̄ / L_b     every completion counts alike
+        seq-mean-token-sum       (1/B) Σ_b Σ_t m·x          s = L̄           longer completions count more
+        seq-mean-token-sum-norm  (1/B) Σ_b Σ_t m·x / T_max  s = L̄ / T_max   Dr. GRPO: a constant normaliser
+
+    verl's seq-mean-token-sum-norm divides the summed tokens by T alone (per micro-batch);
+    here the mean over the B completions is kept, as in Dr. GRPO's objective, so that the
+    loss's scale does not grow with the batch. Learning that shuffles single tokens into
+    minibatches takes the token mean of s·x in each, an estimate of the whole batch's
+    aggregate (for token-mean, exactly verl's per-minibatch token mean).
+    """
+    chex.assert_rank(mask, 2)
+    check_choice("loss_agg_mode", mode, AGGREGATIONS)
+    mask = jnp.asarray(mask, jnp.float32)
+    if mode == "token-mean":
+        return jnp.ones_like(mask)
+    mean_length = mask.sum() / mask.shape[0]
+    if mode == "seq-mean-token-mean":
+        return jnp.broadcast_to(mean_length / jnp.maximum(mask.sum(axis=1, keepdims=True), 1.0), mask.shape)
+    if mode == "seq-mean-token-sum":
+        return jnp.broadcast_to(mean_length, mask.shape)
+    max_len = mask.shape[1] if max_len is None else max_len
+    check_positive("max_len", max_len)
+    return jnp.broadcast_to(mean_length / max_len, mask.shape)
+
+
+def clip_statistics(log_ratio, advantages, clip_eps_low, clip_eps_high, mask) -> dict[str, chex.Array]:
+    """Token means under `mask` (not differentiated): `approx_kl` ((r − 1) − log r),
+    `clip_fraction` (r outside [1 − ε_low, 1 + ε_high]), and TRL's `clip_fraction_low` /
+    `_high` (where that bound clips the objective: r < 1 − ε_low with A < 0, r > 1 + ε_high
+    with A > 0). Any shapes, all equal."""
+    ratio = jnp.exp(log_ratio)
+    below, above = ratio < 1.0 - clip_eps_low, ratio > 1.0 + clip_eps_high
+    mean = lambda x: sg(masked_mean(x.astype(jnp.float32), mask))  # noqa: E731
+    return {
+        "approx_kl": mean((ratio - 1.0) - log_ratio),
+        "clip_fraction": mean(below | above),
+        "clip_fraction_low": mean(below & (advantages < 0)),
+        "clip_fraction_high": mean(above & (advantages > 0)),
+    }

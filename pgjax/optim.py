@@ -84,13 +84,6 @@ def fisher_vector_product_fn(
     return matvec
 
 
-def fisher_vector_product(
-    kl_fn: Callable[[chex.Array], chex.Array], params: chex.Array, vector: chex.Array, damping: chex.Numeric = 0.0
-) -> chex.Array:
-    """(F + λI) v for one vector; see `fisher_vector_product_fn`. Shapes `[n]`."""
-    return fisher_vector_product_fn(kl_fn, params, damping)(vector)
-
-
 def trust_region_step(
     matvec: Matvec, gradient: chex.Array, max_kl: chex.Numeric, num_iterations: int
 ) -> tuple[chex.Array, chex.Array]:

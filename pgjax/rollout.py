@@ -30,6 +30,13 @@ PolicyFn = Callable[[Any, Any, chex.Array, chex.Array], tuple[Any, Distribution,
 ValueFn = Callable[[Any, Any, chex.Array], chex.Array]
 
 
+def group_reset_keys(key: chex.PRNGKey, num_groups: int, group_size: int) -> chex.PRNGKey:
+    """`num_groups · group_size` reset keys where environments `g·K … g·K + K − 1` share
+    one key, so each group of `K = group_size` environments starts from the same state
+    (the groups RLOO and GRPO compare). Returns keys `[num_groups · group_size]`."""
+    return jnp.repeat(jax.random.split(key, num_groups), group_size, axis=0)
+
+
 @struct.dataclass
 class Trajectory:
     """Time-major batch of transitions; every field is `[T, num_envs, ...]`."""
@@ -170,7 +177,6 @@ def rollout_episodes(
     num_envs = env.num_envs
     if num_envs % group_size:
         raise ValueError(f"group_size: must divide num_envs = {num_envs}, got {group_size}")
-    from pgjax.envs import group_reset_keys  # rollout otherwise needs nothing from envs
 
     reset_key, rollout_key = jax.random.split(key)
     obs, env_state = env.reset(group_reset_keys(reset_key, num_envs // group_size, group_size), env_params)

@@ -8,7 +8,9 @@ import jax
 import numpy as np
 import pytest
 
-from pgjax import checkpoint, ppo
+from pgjax.runs import checkpoint
+
+from pgjax import ppo
 
 # 4 iterations of a tiny PPO; checkpoints every 2.
 TINY = dict(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 4, hidden_sizes=(16,), num_minibatches=2, update_epochs=2)
@@ -102,7 +104,8 @@ def test_several_runs_chunked_equal_one_program(tmp_path):
     """K runs (a batch of keys) in checkpointed chunks equal the one-program `train_runs_sharded`
     that `pgjax train --seeds K` uses, bit for bit, and restore with their run axis. (Resuming
     them is tested through the command line in tests/test_cli.py.)"""
-    from pgjax.sweep import stack_runs, train_runs_sharded
+    from pgjax.algorithms.scan import stack_runs
+    from pgjax.runs.driver import train_runs_sharded
 
     keys = jax.random.split(jax.random.key(11), 2)
     states_straight, metrics_straight, _, _ = train_runs_sharded(ppo, stack_runs(tiny(), [{}], 2), keys)

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import pgjax
-from pgjax.cli import main, parse_value
-from pgjax.commands import _resolve_algorithm_and_env
+from pgjax.cli import main
+from pgjax.cli.main import parse_value
+from pgjax.cli.commands import _resolve_algorithm_and_env
 
 TINY = ["--total-timesteps", "2048", "--set", "num_envs=4", "num_steps=64"]
 ITERATIONS = 2048 // (4 * 64)
@@ -345,7 +346,7 @@ def test_importing_pgjax_and_its_command_line_starts_no_xla_backend():
     # `--distributed` (and `jax.distributed.initialize()` after `import pgjax`) must run before
     # any backend starts; importing gymnax starts one, so pgjax loads it only on first use.
     script = (
-        "import pgjax, pgjax.cli, pgjax.distributed\n"
+        "import pgjax, pgjax.cli, pgjax.runs.distributed\n"
         "from jax._src import xla_bridge\n"
         "assert not xla_bridge.backends_are_initialized()\n"
         "import pgjax.rollout  # the submodule must not shadow the function of its name\n"

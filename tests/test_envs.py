@@ -6,16 +6,7 @@ import numpy as np
 import pytest
 from gymnax.environments import spaces
 
-from pgjax.envs import (
-    ClipAction,
-    EpisodeStatistics,
-    NormalizeObservation,
-    RunningMeanStd,
-    ScaleReward,
-    VecEnv,
-    make_env,
-    make_vec_env,
-)
+from pgjax.envs import ClipAction, EpisodeStatistics, NormalizeObservation, RunningMeanStd, ScaleReward, VecEnv, make_env, make_vec_env
 
 PRIOR_COUNT = 1e-4  # RunningMeanStd's prior: a pseudo-sample of mean 0 and variance 1
 

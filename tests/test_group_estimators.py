@@ -5,13 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgjax.advantages import (
-    discounted_returns,
-    group_normalized_advantages,
-    leave_one_out_baseline,
-    masked_normalize,
-)
-from pgjax.envs import group_reset_keys, make_vec_env
+from pgjax.advantages import discounted_returns, group_normalized_advantages, leave_one_out_baseline, masked_normalize
+from pgjax.rollout import group_reset_keys
+from pgjax.envs import make_vec_env
 from pgjax.rollout import first_episode_mask, rollout_episodes
 
 RNG = np.random.default_rng(0)

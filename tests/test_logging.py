@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pgjax.logging import CSVSink, JSONLSink, MetricsLogger, TensorBoardSink, WandbSink, make_sink, metrics_to_rows
+from pgjax.report.sinks import CSVSink, JSONLSink, MetricsLogger, TensorBoardSink, WandbSink, make_sink, metrics_to_rows
 
 SEEDS = [5, 7]
 BATCH = 64

@@ -5,15 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgjax.losses import (
-    clipped_surrogate_loss,
-    entropy_bonus,
-    importance_weighted_loss,
-    kl_penalty,
-    masked_mean,
-    policy_gradient_loss,
-    value_loss,
-)
+from pgjax.losses import clipped_surrogate_loss, entropy_bonus, importance_weighted_loss, kl_penalty, masked_mean, policy_gradient_loss, value_loss
 
 SHAPE = (6, 5)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from pgjax.plots import mean_std_band, plot_learning_curves, plot_reward_vs_kl, plot_token_curves
+from pgjax.report.plots import mean_std_band, plot_learning_curves, plot_reward_vs_kl, plot_token_curves
 
 
 def test_band_is_the_nan_aware_mean_and_std_over_seeds():

@@ -23,14 +23,15 @@ import numpy as np
 import pytest
 
 import pgjax
-from pgjax import checkpoint, ppo
-from pgjax.algorithms import driver
+from pgjax.runs import checkpoint
+from pgjax import ppo
+from pgjax.algorithms import scan as driver
 from pgjax.cli import main
-from pgjax.divergence import nan_onsets
-from pgjax.logging import MetricsLogger, make_sink
-from pgjax.progress import Progress, report_every
-from pgjax.run_folder import RunFolder
-from pgjax.sweep import sweep
+from pgjax.report.divergence import nan_onsets
+from pgjax.report.sinks import MetricsLogger, make_sink
+from pgjax.report.progress import Progress, report_every
+from pgjax.cli.run_folder import RunFolder
+from pgjax.runs.sweep import sweep
 
 TINY = ["--total-timesteps", "2048", "--set", "num_envs=4", "num_steps=64", "hidden_sizes=16"]
 ITERATIONS = 2048 // (4 * 64)
@@ -119,7 +120,7 @@ def test_library_resume_skips_a_corrupt_checkpoint(checkpointed, tmp_path):
 
 def test_a_nan_run_is_reported_recorded_and_fails(tmp_path):
     out = tmp_path / "nan"
-    # 256 iterations, reported in blocks of `pgjax.progress.report_every` (64 here), so that
+    # 256 iterations, reported in blocks of `pgjax.report.progress.report_every` (64 here), so that
     # stopping after the first block can be told from running to the end.
     code, stdout, stderr = run_main(["train", *TINY, "learning_rate=1e30", "max_grad_norm=1e9", "--seeds", "2",
                                      "--seed", "3", "--eval-episodes", "0", "--no-progress", "--out", str(out),

@@ -1,4 +1,4 @@
-"""Training driven from the host (`pgjax.runners`): the report loop, and that the commands'
+"""Training driven from the host (`pgjax.runs.driver`): the report loop, and that the commands'
 programs can be kept by JAX's persistent compilation cache."""
 
 import os
@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from pgjax.algorithms import driver
-from pgjax.runners import run_reported
+from pgjax.algorithms import scan as driver
+from pgjax.runs.driver import run_reported
 
 
 class CountingRunner:

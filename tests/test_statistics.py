@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pgjax.statistics import iqm, performance_profile, stratified_bootstrap_ci
+from pgjax.report.statistics import iqm, performance_profile, stratified_bootstrap_ci
 
 
 @pytest.mark.parametrize("shape", [(32,), (10, 3), (7, 2), (4,)])

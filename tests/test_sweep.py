@@ -12,9 +12,11 @@ import jax
 import numpy as np
 import pytest
 
-from pgjax import checkpoint, ppo
-from pgjax.distributed import global_mesh, is_primary
-from pgjax.sweep import SweepResult, parse_grid, sweep, validate_grid
+from pgjax.runs import checkpoint
+
+from pgjax import ppo
+from pgjax.runs.distributed import global_mesh, is_primary
+from pgjax.runs.sweep import SweepResult, parse_grid, sweep, validate_grid
 
 TINY = dict(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 3, hidden_sizes=(16,), num_minibatches=2, update_epochs=2)
 # A learning rate this large sends the weights, then the value loss, to inf and the losses to NaN.
@@ -193,8 +195,10 @@ SHARDED = textwrap.dedent(
     from jax.sharding import Mesh
     from pgjax import ppo
     from pgjax.cli import main
-    from pgjax.distributed import global_mesh
-    from pgjax.sweep import stack_runs, sweep, train_runs_sharded
+    from pgjax.runs.distributed import global_mesh
+    from pgjax.algorithms.scan import stack_runs
+    from pgjax.runs.sweep import sweep
+    from pgjax.runs.driver import train_runs_sharded
 
     config = ppo.Config.for_env("CartPole-v1", **{tiny})
     grid = {{"learning_rate": [1e-3, 3e-4, 1e-4], "clip_eps": [0.2]}}  # 3 points x 2 seeds = 6 runs

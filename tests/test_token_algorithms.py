@@ -10,7 +10,8 @@ import pytest
 from pgjax import grpo, reinforce, rloo
 from pgjax.algorithms import acting, build, episodic, learning
 from pgjax.distributions import Categorical
-from pgjax.token_tasks import PAD, answer_heldout, decode, evaluate_heldout
+from pgjax.envs.tokens import PAD, decode
+from pgjax.algorithms.evaluation import answer_heldout, evaluate_heldout
 
 TOKENS = dict(num_envs=16, num_groups=4, group_size=4, num_steps=2, hidden_sizes=(16,),
               update_epochs=1, num_minibatches=2, total_timesteps=16 * 2 * 2)
@@ -152,7 +153,7 @@ def test_completions_cut_at_the_length_limit_are_counted_on_eos_tasks_only():
     the length limit)."""
     from types import SimpleNamespace
 
-    from pgjax.token_tasks import EOS
+    from pgjax.envs.tokens import EOS
 
     done = np.array([[0, 1, 0], [1, 0, 1], [0, 0, 1]], bool)  # [T, N]: 4 answers end
     action = np.array([[3, EOS, 0], [7, 1, EOS], [2, 4, 5]])  # the last tokens: EOS, 7, EOS, 5

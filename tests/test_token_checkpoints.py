@@ -22,7 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax import checkpoint, grpo, ppo
+from pgjax.runs import checkpoint
+
+from pgjax import grpo, ppo
 from pgjax.cli import main
 
 ITERATIONS = 4  # of the command-line run: checkpoints after 2 and 4

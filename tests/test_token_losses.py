@@ -1,4 +1,4 @@
-"""Per-token pieces (pgjax.token_losses) against NumPy written here from the papers' formulas."""
+"""Per-token pieces (pgjax.losses) against NumPy written here from the papers' formulas."""
 
 import jax
 import jax.numpy as jnp
@@ -6,16 +6,7 @@ import numpy as np
 import pytest
 
 from pgjax.advantages import group_normalized_advantages
-from pgjax.token_losses import (
-    AGGREGATIONS,
-    aggregate,
-    aggregation_scale,
-    batch_normalized_advantages,
-    clipped_surrogate_loss,
-    kl_estimate,
-    kl_in_reward,
-    sequence_rewards_to_go,
-)
+from pgjax.losses import AGGREGATIONS, aggregate, aggregation_scale, batch_normalized_advantages, clipped_surrogate_loss, kl_estimate, kl_in_reward, sequence_rewards_to_go
 
 RNG = np.random.default_rng(7)
 B, T = 5, 6

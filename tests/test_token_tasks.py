@@ -5,8 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgjax.envs import group_reset_keys, make_env
-from pgjax.token_tasks import EOS, EQUALS, PAD, TOKEN_TASKS, decode, is_heldout
+from pgjax.rollout import group_reset_keys
+
+from pgjax.envs import make_env
+from pgjax.envs.tokens import EOS, EQUALS, PAD, TOKEN_TASKS, decode, is_heldout
 
 
 def play(name, answer, prompt_index=None, key=0):

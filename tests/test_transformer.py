@@ -6,11 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import pgjax.token_tasks as token_tasks
+import pgjax.envs.tokens as token_tasks
 from pgjax import ppo
 from pgjax.algorithms import build
-from pgjax.token_tasks import PAD, VOCAB
-from pgjax.transformer import CausalTransformer, Transformer
+from pgjax.envs.tokens import PAD, VOCAB
+from pgjax.networks.transformer import CausalTransformer, Transformer
 
 MAX_LEN = 10  # the longest token task, CopyEOS (5 prompt + 5 answer tokens)
 SMALL = dict(d_model=32, num_layers=2, num_heads=2)

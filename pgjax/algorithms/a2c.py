@@ -15,12 +15,11 @@ from __future__ import annotations
 from flax import struct
 
 from pgjax import losses
-from pgjax.algorithms import acting, build, driver, learning
+from pgjax.algorithms import acting, build, learning, presets, scan
 from pgjax.algorithms.config import BOOL, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, ActorCriticConfig, hyper, static
-from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
 
-_CONTINUOUS = dict(normalize_observations=True, scale_rewards=True, ent_coef=0.0)
 
 
 @struct.dataclass
@@ -32,19 +31,7 @@ class Config(ActorCriticConfig):
     learning_rate: float = hyper(7e-4, POSITIVE, "Adam step size")
     gae_lambda: float = hyper(1.0, UNIT_INTERVAL, "GAE λ (1: n-step returns as in the original A2C)")
 
-    PRESETS = {
-        # Scaled rewards and standardised advantages keep the value gradient from crowding the
-        # policy gradient out of the shared gradient-norm clip; without them 3 of 8 seeds stall near 200.
-        "CartPole-v1": dict(
-            total_timesteps=1_000_000, ent_coef=0.0, gae_lambda=0.95, scale_rewards=True, normalize_advantages=True,
-        ),
-        "Acrobot-v1": dict(total_timesteps=500_000, ent_coef=0.0, gae_lambda=0.95),
-        "Catch-bsuite": dict(total_timesteps=200_000),
-        "Pendulum-v1": dict(
-            _CONTINUOUS, num_envs=16, num_steps=16, total_timesteps=1_000_000, gamma=0.95, gae_lambda=0.95,
-            normalize_advantages=True,
-        ),
-    }
+    PRESETS = presets.A2C
 
 
 def init(config: Config, key) -> TrainState:
@@ -66,4 +53,4 @@ def update(config: Config, state: TrainState):
     return acting.finish_iteration(config, state, trajectory, learn_metrics)
 
 
-train, train_batch = driver.entry_points(init, update)
+train, train_batch = scan.entry_points(init, update)

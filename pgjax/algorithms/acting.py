@@ -1,16 +1,14 @@
-"""Acting: rolling the policy in the training environments, the episode metrics that
-close every iteration, and evaluation on fresh episodes."""
+"""Acting: rolling the policy in the training environments, and the episode metrics that
+close every iteration."""
 
 from __future__ import annotations
 
-import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from pgjax.algorithms.build import Setup, TrainState, build
+from pgjax.algorithms.build import Setup, TrainState
+from pgjax.envs import episode_metrics
 from pgjax.rollout import Trajectory, rollout, rollout_episodes
-from pgjax.token_tasks import EOS, ends_at_eos
 
 
 def collect(config, setup: Setup, state: TrainState, use_critic: bool = True):
@@ -55,8 +53,8 @@ def finish_iteration(config, state: TrainState, trajectory: Trajectory, learn_me
     schedule reads it, so every `update` calls this last, after learning).
 
     Adds the mean undiscounted return and length of the episodes that finished in this
-    rollout to `learn_metrics` (on a token task ending at EOS, also the share of them cut
-    at the length limit, `completion_clipped_fraction`). When none finished,
+    rollout to `learn_metrics`, and the task's own episode metrics (`pgjax.envs.episode_metrics`:
+    on a token task ending at EOS, the share of answers cut at the length limit). When none finished,
     `episode_return` repeats the last known value (so curves stay continuous) and
     `episode_count` is 0.
     Returns `(state, metrics)`.
@@ -74,43 +72,5 @@ def finish_iteration(config, state: TrainState, trajectory: Trajectory, learn_me
         "episode_length": mean_length,
         "episode_count": count,
     }
-    if ends_at_eos(config.env):
-        # TRL's completions/clipped_ratio: answers cut at the length limit, not ended by EOS.
-        clipped = done * (trajectory.action != EOS)
-        metrics["completion_clipped_fraction"] = clipped.sum() / jnp.maximum(count, 1.0)
+    metrics.update(episode_metrics(config.env, trajectory.action, trajectory.episode_done))
     return state.replace(iteration=iteration, last_episode_return=mean_return), {**metrics, **learn_metrics}
-
-
-def evaluate(config, state: TrainState, key: chex.PRNGKey, num_episodes: int, greedy: bool = False) -> chex.Array:
-    """Undiscounted returns `[num_episodes]` of fresh episodes, one per parallel environment.
-
-    Observation statistics are the trained agent's, frozen; a recurrent policy starts
-    each episode from a fresh carry. `greedy` acts with the distribution's mode instead
-    of sampling.
-    """
-    if not isinstance(num_episodes, (int, np.integer)) or isinstance(num_episodes, bool) or num_episodes < 1:
-        raise ValueError(f"num_episodes: must be a positive integer, got {num_episodes!r}")
-    obs_statistics = state.env_state.obs_stats if config.normalize_observations else None
-    setup = build(config, num_envs=num_episodes, obs_statistics=obs_statistics)
-    env, env_params, network = setup.env, setup.env_params, setup.network
-    reset_key, key = jax.random.split(key)
-    obs, env_state = env.reset(reset_key, env_params)
-
-    def running(loop):
-        return ~jnp.all(loop[3])
-
-    def step(loop):
-        env_state, obs, key, finished, returns, carry, reset = loop
-        key, action_key, env_key = jax.random.split(key, 3)
-        carry, dist = network.policy(state.params, carry, obs, reset)
-        action = dist.mode() if greedy else dist.sample(action_key)
-        obs, env_state, _, _, _, info = env.step(jax.random.split(env_key, num_episodes), env_state, action, env_params)
-        first_end = info["episode_done"] & ~finished
-        returns = jnp.where(first_end, info["episode_return"], returns)
-        return env_state, obs, key, finished | info["episode_done"], returns, carry, info["episode_done"]
-
-    init = (
-        env_state, obs, key, jnp.zeros(num_episodes, bool), jnp.zeros(num_episodes),
-        network.initial_carry(num_episodes), jnp.ones(num_episodes, bool),
-    )
-    return jax.lax.while_loop(running, step, init)[4]

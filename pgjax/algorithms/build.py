@@ -32,7 +32,7 @@ class TrainState:
 @dataclasses.dataclass(frozen=True)
 class Setup:
     """The fixed machinery of a run: `(env, env_params)` batched and wrapped as `config`
-    says, the network (`pgjax.networks` interface) and the optimiser."""
+    says, the network (`pgjax.networks.interface`) and the optimiser."""
 
     env: Any
     env_params: Any
@@ -58,7 +58,8 @@ def build(config, num_envs: int | None = None, obs_statistics=None) -> Setup:
         obs_statistics=obs_statistics,
         env_params=dict(config.env_params),
     )
-    return Setup(env, env_params, make_network(config, env, env_params), make_optimizer(config))
+    network = make_network(config, env.observation_space(env_params), env.action_space(env_params))
+    return Setup(env, env_params, network, make_optimizer(config))
 
 
 def init_state(config, key: chex.PRNGKey, **extra) -> TrainState:

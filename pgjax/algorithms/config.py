@@ -26,9 +26,9 @@ import jax
 import numpy as np
 from flax import struct
 
-from pgjax import tasks  # noqa: F401  (registers the memory tasks with gymnax)
+from pgjax.envs import is_discrete, make_env  # importing pgjax.envs registers its tasks with gymnax
+from pgjax.losses import AGGREGATIONS
 from pgjax.networks import ACTIVATIONS, NETWORKS, TORSOS
-from pgjax.token_losses import AGGREGATIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +44,12 @@ def _is_int(value) -> bool:
 
 
 POSITIVE_INT = Rule(lambda v: _is_int(v) and v > 0, "must be a positive integer")
-NON_NEGATIVE_INT = Rule(lambda v: _is_int(v) and v >= 0, "must be a non-negative integer")
+
+
+def check_positive_int(name: str, value) -> None:
+    """Raise `ValueError` naming `name` unless `value` is a positive integer (not a bool)."""
+    if not POSITIVE_INT.holds(value):
+        raise ValueError(f"{name}: {POSITIVE_INT.text}, got {value!r}")
 BOOL = Rule(lambda v: isinstance(v, (bool, np.bool_)), "must be True or False")
 ENV_NAME = Rule(lambda v: v in gymnax.registered_envs, "must be a gymnax-registered environment (see `pgjax list`)")
 HIDDEN_SIZES = Rule(
@@ -54,7 +59,7 @@ HIDDEN_SIZES = Rule(
 ACTIVATION = Rule(lambda v: v in ACTIVATIONS, f"must be one of {', '.join(ACTIVATIONS)}")
 NETWORK = Rule(
     lambda v: v in NETWORKS, "must be one of the registered networks: mlp, gru, transformer, or a name added with "
-    "pgjax.networks.register_network",
+    "pgjax.register_network",
 )
 ENV_PARAMS = Rule(
     lambda v: isinstance(v, tuple) and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in v),
@@ -70,7 +75,6 @@ LOG_STD = Rule(
     lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and -20 <= v <= 20,
     "must be a number in [-20, 20] (σ from 2e-9 to 5e8; beyond, float32 σ or its log-density overflows)",
 )
-DISCOUNT = Rule(lambda v: np.all((v >= 0) & (v <= 1)), "must be in [0, 1]")
 
 
 def one_of(choices) -> Rule:
@@ -144,7 +148,7 @@ class BaseConfig:
     scale_rewards: bool = static(False, BOOL, "divide rewards by the running std of the discounted return")
     # --- numeric hyperparameters (traced) ---
     learning_rate: float = hyper(2.5e-4, POSITIVE, "Adam step size")
-    gamma: float = hyper(0.99, DISCOUNT, "discount factor")
+    gamma: float = hyper(0.99, UNIT_INTERVAL, "discount factor")
     max_grad_norm: float = hyper(0.5, POSITIVE, "global gradient-norm clip")
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -205,9 +209,8 @@ class BaseConfig:
                 f"num_minibatches: must divide num_envs * num_steps = {self.batch_size}, got {num_minibatches}"
             )
         if self.env_params or self.torso == "cnn" or self.log_std_init != 0.0:
-            from pgjax.envs import is_discrete, make_env  # validates the parameter names
-
-            env, env_params = make_env(self.env, **dict(self.env_params))
+            env, env_params = make_env(  # validates the parameter names
+                self.env, **dict(self.env_params))
             if self.log_std_init != 0.0 and is_discrete(env, env_params):
                 raise ValueError(
                     f"log_std_init: sets the Gaussian policy's initial σ, but {self.env}'s actions are discrete "
@@ -295,7 +298,7 @@ class EpisodicConfig(BaseConfig):
     loss_agg_mode: str = static(
         "token-mean", one_of(AGGREGATIONS),
         "how the policy loss's per-step terms are averaged over the episodes (verl's names: token-mean, "
-        "seq-mean-token-mean, seq-mean-token-sum, seq-mean-token-sum-norm; see pgjax.token_losses)",
+        "seq-mean-token-mean, seq-mean-token-sum, seq-mean-token-sum-norm; see pgjax.losses.aggregation_scale)",
     )
 
     def check(self):

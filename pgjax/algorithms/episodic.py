@@ -13,8 +13,10 @@ import chex
 from pgjax import losses
 from pgjax.advantages import discounted_returns
 from pgjax.algorithms.build import Setup, TrainState
-from pgjax.algorithms.learning import env_major, flatten_time, gradient_step, learning_rate
-from pgjax.token_losses import aggregation_scale
+from pgjax.algorithms.learning import gradient_step, learning_rate
+from pgjax.layout import flatten_time
+from pgjax.layout import swap_time as env_major
+from pgjax.losses import aggregation_scale
 
 
 def reward_to_go(config, episodes) -> chex.Array:
@@ -73,7 +75,7 @@ def replay_episodes(setup: Setup, params, episodes):
 def step_scale(config, episodes) -> chex.Array:
     """`[T, num_envs]` factors that make a mean over the alive steps the loss aggregation
     `config.loss_agg_mode` over the episodes (each environment's first episode is one
-    sequence; see `pgjax.token_losses.aggregation_scale`). All ones for token-mean."""
+    sequence; see `pgjax.losses.aggregation_scale`). All ones for token-mean."""
     return aggregation_scale(episodes.alive.T, config.loss_agg_mode).T
 
 

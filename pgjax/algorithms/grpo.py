@@ -31,11 +31,10 @@ from flax import struct
 
 from pgjax import losses
 from pgjax.advantages import group_normalized_advantages, masked_normalize
-from pgjax.algorithms import acting, build, driver, episodic, learning
+from pgjax.algorithms import acting, build, episodic, learning, presets, scan
 from pgjax.algorithms.config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, GroupConfig, hyper, one_of, static
-from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
-from pgjax.token_losses import KL_ESTIMATORS, clip_statistics, kl_estimate
-from pgjax.token_tasks import GROUP_TOKEN_PRESETS
+from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
+from pgjax.losses import KL_ESTIMATORS, clip_statistics, kl_estimate
 
 BASELINES = ("group", "batch")
 
@@ -59,13 +58,7 @@ class Config(GroupConfig):
     )
     advantage_eps: float = hyper(1e-8, POSITIVE, "ε added to the group std of the returns")
 
-    # Groups as in GroupConfig's defaults: 4 groups of 4 episodes.
-    PRESETS = {
-        "CartPole-v1": dict(num_steps=500, total_timesteps=2_000_000, learning_rate=1e-3),
-        "Pendulum-v1": dict(num_steps=200, total_timesteps=2_000_000, learning_rate=1e-3, gamma=0.95),
-        "Catch-bsuite": dict(num_steps=9, total_timesteps=50_000, learning_rate=1e-3, num_minibatches=2),
-        **{name: dict(preset, update_epochs=1, num_minibatches=2) for name, preset in GROUP_TOKEN_PRESETS.items()},
-    }
+    PRESETS = presets.GRPO
 
 
 @struct.dataclass
@@ -145,4 +138,4 @@ def update(config: Config, state: TrainState):
     return acting.finish_iteration(config, state, episodes, learn_metrics)
 
 
-train, train_batch = driver.entry_points(init, update)
+train, train_batch = scan.entry_points(init, update)

@@ -14,6 +14,8 @@ from flax import struct
 from pgjax import losses
 from pgjax.advantages import gae, normalize
 from pgjax.algorithms.build import Setup, TrainState
+from pgjax.layout import flatten_time
+from pgjax.layout import swap_time as env_major
 from pgjax.rollout import Trajectory
 
 
@@ -28,16 +30,6 @@ def apply_gradients(optimizer, params, opt_state, grads, step_size):
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = jax.tree.map(lambda p, u: p - step_size * u, params, updates)
     return params, opt_state
-
-
-def flatten_time(tree):
-    """`[T, N, ...] -> [T·N, ...]` for every leaf."""
-    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), tree)
-
-
-def env_major(tree):
-    """`[T, N, ...] -> [N, T, ...]` for every leaf: whole environment sequences along axis 0."""
-    return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), tree)
 
 
 def minibatch_epochs(
@@ -68,7 +60,7 @@ def minibatch_epochs(
 @struct.dataclass
 class Batch:
     """One iteration's learning data, only what the losses read (so that the shuffled
-    minibatch gathers touch nothing else; `benchmarks/profile_iteration.py` measures this).
+    minibatch gathers touch nothing else).
 
     Feed-forward networks: every field flattened to `[B = T·N, ...]` (time-major order),
     `carry` and `reset` unused. Recurrent networks: every field `[N, T, ...]` (one row per

@@ -19,11 +19,10 @@ import jax.numpy as jnp
 from flax import struct
 
 from pgjax import losses
-from pgjax.algorithms import acting, build, driver, learning
+from pgjax.algorithms import acting, build, learning, presets, scan
 from pgjax.algorithms.config import NON_NEGATIVE, POSITIVE, EpochsConfig, hyper
-from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 
-_CONTINUOUS = dict(normalize_observations=True, scale_rewards=True, ent_coef=0.0)
 
 
 @struct.dataclass
@@ -37,24 +36,7 @@ class Config(EpochsConfig):
     init_kl_coef: float = hyper(1.0, POSITIVE, "β at the first iteration")
     ent_coef: float = hyper(0.0, NON_NEGATIVE, "entropy bonus coefficient")
 
-    PRESETS = {
-        # Observation normalisation and reward scaling: without them about 1 seed in 10
-        # collapses after solving and never recovers (115/128 tuning seeds at root 100 on an
-        # Intel Xeon, 118/128 on an AMD EPYC), its critic's value loss still 48-132 late in
-        # training; with them 126/128 and 128/128 on the same machines, and 31/32 unseen
-        # (README, "PPO-KL and TRPO on CartPole-v1, fixed at the cause").
-        # ent_coef 0.01: 32/32 tuning seeds (key 7) against 31/32 without it, before the scaling.
-        "CartPole-v1": dict(
-            num_envs=8, num_steps=128, learning_rate=1e-3, total_timesteps=1_000_000, ent_coef=0.01,
-            normalize_observations=True, scale_rewards=True,
-        ),
-        "Acrobot-v1": dict(num_envs=16, num_steps=128, learning_rate=1e-3, total_timesteps=500_000),
-        "Catch-bsuite": dict(num_envs=8, num_steps=128, learning_rate=1e-3, total_timesteps=200_000),
-        "Pendulum-v1": dict(
-            _CONTINUOUS, num_envs=16, num_steps=256, total_timesteps=1_000_000, learning_rate=1e-3,
-            update_epochs=10, num_minibatches=32, gamma=0.95, gae_lambda=0.95,
-        ),
-    }
+    PRESETS = presets.PPO_KL
 
 
 def init(config: Config, key) -> TrainState:
@@ -87,4 +69,4 @@ def update(config: Config, state: TrainState):
     )
 
 
-train, train_batch = driver.entry_points(init, update)
+train, train_batch = scan.entry_points(init, update)

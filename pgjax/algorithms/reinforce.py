@@ -21,9 +21,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from pgjax.advantages import masked_normalize
-from pgjax.algorithms import acting, build, driver, episodic
+from pgjax.algorithms import acting, build, episodic, presets, scan
 from pgjax.algorithms.config import BOOL, NON_NEGATIVE, EpisodicConfig, Rule, hyper, static
-from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
 
 RETURN_TYPES = ("episode", "reward_to_go")
@@ -43,11 +43,7 @@ class Config(EpisodicConfig):
     normalize_advantages: bool = static(True, BOOL, "standardise G − b over the batch's alive steps")
     vf_coef: float = hyper(0.5, NON_NEGATIVE, "value loss coefficient (baseline='value')")
 
-    PRESETS = {
-        "CartPole-v1": dict(num_envs=8, num_steps=500, total_timesteps=2_000_000, learning_rate=3e-3),
-        "Pendulum-v1": dict(num_envs=16, num_steps=200, total_timesteps=2_000_000, learning_rate=1e-3, gamma=0.95),
-        "Catch-bsuite": dict(num_envs=16, num_steps=9, total_timesteps=50_000, learning_rate=3e-3),
-    }
+    PRESETS = presets.REINFORCE
 
 
 def init(config: Config, key) -> TrainState:
@@ -81,4 +77,4 @@ def update(config: Config, state: TrainState):
     return acting.finish_iteration(config, state, episodes, learn_metrics)
 
 
-train, train_batch = driver.entry_points(init, update)
+train, train_batch = scan.entry_points(init, update)

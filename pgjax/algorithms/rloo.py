@@ -17,22 +17,15 @@ import jax.numpy as jnp
 from flax import struct
 
 from pgjax.advantages import leave_one_out_baseline
-from pgjax.algorithms import acting, build, driver, episodic
+from pgjax.algorithms import acting, build, episodic, presets, scan
 from pgjax.algorithms.config import GroupConfig
-from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
-from pgjax.token_tasks import GROUP_TOKEN_PRESETS
 
 
 @struct.dataclass
 class Config(GroupConfig):
-    # Groups as in GroupConfig's defaults: 4 groups of 4 episodes.
-    PRESETS = {
-        "CartPole-v1": dict(num_steps=500, total_timesteps=2_000_000, learning_rate=3e-3),
-        "Pendulum-v1": dict(num_steps=200, total_timesteps=2_000_000, learning_rate=1e-3, gamma=0.95),
-        "Catch-bsuite": dict(num_steps=9, total_timesteps=50_000, learning_rate=3e-3),
-        **GROUP_TOKEN_PRESETS,
-    }
+    PRESETS = presets.RLOO
 
 
 def init(config: Config, key) -> TrainState:
@@ -51,4 +44,4 @@ def update(config: Config, state: TrainState):
     return acting.finish_iteration(config, state, episodes, learn_metrics)
 
 
-train, train_batch = driver.entry_points(init, update)
+train, train_batch = scan.entry_points(init, update)

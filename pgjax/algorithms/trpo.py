@@ -23,15 +23,13 @@ from jax.flatten_util import ravel_pytree
 
 from pgjax import losses, optim
 from pgjax.advantages import normalize
-from pgjax.algorithms import acting, build, driver, learning
+from pgjax.algorithms import acting, build, learning, presets, scan
 from pgjax.algorithms.config import BOOL, OPEN_UNIT_INTERVAL, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, BaseConfig, hyper, static
-from pgjax.algorithms.acting import evaluate  # noqa: F401  (part of the protocol)
+from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
 from pgjax.networks import FeedForward
 
 _CRITIC_MODULES = ("critic_torso", "critic_head")
-_CONTINUOUS = dict(normalize_observations=True, scale_rewards=True)
-
 
 @struct.dataclass
 class Config(BaseConfig):
@@ -49,22 +47,7 @@ class Config(BaseConfig):
     cg_damping: float = hyper(0.1, POSITIVE, "λ added to the Fisher's diagonal")
     backtrack_ratio: float = hyper(0.5, OPEN_UNIT_INTERVAL, "line-search step shrink factor")
 
-    PRESETS = {
-        # Observation normalisation and reward scaling, by analogy with PPO-KL's preset (whose
-        # unscaled critic, by our reading, lagged after a collapse; untested for TRPO). Tuning
-        # seeds at root 100: 62/64 against 61/64 on one AMD EPYC (no evidence alone), 64/64 on
-        # an Intel Xeon; unseen: 31/32 against 30/32 (benchmarks/presets.md).
-        "CartPole-v1": dict(
-            total_timesteps=1_000_000, max_kl=0.05, normalize_observations=True, scale_rewards=True,
-        ),
-        "Acrobot-v1": dict(total_timesteps=500_000, max_kl=0.02),
-        "Catch-bsuite": dict(total_timesteps=200_000, max_kl=0.05),
-        "Pendulum-v1": dict(
-            # 8 envs: twice the trust-region steps of 16; with 16, 1 seed in 4 stalled near −1000.
-            _CONTINUOUS, num_envs=8, num_steps=256, total_timesteps=1_000_000, gamma=0.95, gae_lambda=0.95,
-            max_kl=0.05,
-        ),
-    }
+    PRESETS = presets.TRPO
 
 
 def _split(params):
@@ -147,4 +130,4 @@ def update(config: Config, state: TrainState):
     )
 
 
-train, train_batch = driver.entry_points(init, update)
+train, train_batch = scan.entry_points(init, update)

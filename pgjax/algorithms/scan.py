@@ -113,7 +113,7 @@ def run_updates(
     `state.iteration` tells how many ran), so a host can end a compiled run at the next
     iteration boundary (Ctrl-C, a diverged run, early stopping). A program holding such a
     callback is never stored in JAX's persistent compilation cache; the commands therefore
-    report from the host between compiled blocks instead (`pgjax.runners`).
+    report from the host between compiled blocks instead (`pgjax.runs.driver`).
 
     `report_every=k` trades liveness for speed: the program leaves for the host once per
     block of `block_length(num_iterations, k)` iterations (the largest divisor of

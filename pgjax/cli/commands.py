@@ -25,18 +25,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax import checkpoint
+from pgjax.runs import checkpoint
 from pgjax.algorithms import ALGORITHMS
 from pgjax.algorithms.config import suggest
-from pgjax.cli import DEFAULT_ALGORITHM, DEFAULT_ENV, INTERRUPTED, RUN_FAILED, UsageError, parse_overrides
-from pgjax.distributed import broadcast_text, check_runs_per_process, gather, global_mesh, is_primary
-from pgjax.divergence import nan_onsets
-from pgjax.logging import SINKS, MetricsLogger, check_available, make_sink, metrics_to_rows
-from pgjax.plots import plot_learning_curves, plot_reward_vs_kl, plot_token_curves
-from pgjax.progress import Progress
-from pgjax.run_folder import RunFolder, RunFolderError
-from pgjax.sweep import parse_grid, stack_runs, sweep, train_runs_sharded, validate_grid
-from pgjax.token_tasks import evaluate_heldout, is_token_task
+from pgjax.cli.main import DEFAULT_ALGORITHM, DEFAULT_ENV, INTERRUPTED, RUN_FAILED, UsageError, parse_overrides
+from pgjax.runs.distributed import broadcast_text, check_runs_per_process, gather, global_mesh, is_primary
+from pgjax.report.divergence import nan_onsets
+from pgjax.report.sinks import SINKS, MetricsLogger, check_available, make_sink, metrics_to_rows
+from pgjax.report.plots import plot_learning_curves, plot_reward_vs_kl, plot_sweep, plot_token_curves
+from pgjax.report.progress import Progress
+from pgjax.cli.run_folder import RunFolder, RunFolderError
+from pgjax.algorithms.scan import stack_runs
+from pgjax.runs.driver import train_runs_sharded, train_with_checkpoints
+from pgjax.runs.sweep import parse_grid, sweep, validate_grid
+from pgjax.algorithms.evaluation import evaluate_heldout
+from pgjax.envs.tokens import is_token_task
 
 CHECKPOINT_DIR = "checkpoints"  # inside the run folder
 TOKEN_CURVES = "token_curves.png"  # reward, KL and completion length of a token task's run
@@ -389,7 +392,7 @@ def _train_in(folder: RunFolder, module, algorithm, env, config, settings, sink_
                     report_every=progress.report_every,
                 )
             else:
-                states, metrics = checkpoint.train_with_checkpoints(
+                states, metrics = train_with_checkpoints(
                     module, config, keys, checkpoints, settings["checkpoint_every"],
                     callback=progress, resume=resume_from is not None, mesh=mesh, on_compiled=compiled,
                     report_every=progress.report_every,
@@ -580,7 +583,7 @@ def _sweep_in(run_dir: Path, module, algorithm, env, config, grid, mesh, args) -
     result.summary_to_csv(run_dir / "results.csv")
     (run_dir / "results.md").write_text(result.to_markdown())
     result.to_csv(run_dir / "runs.csv")
-    result.plot(run_dir / "learning_curves.png", title=f"{algorithm} on {env}: {num_runs} runs")
+    plot_sweep(result, run_dir / "learning_curves.png", title=f"{algorithm} on {env}: {num_runs} runs")
     files = ["results.md", "results.csv", "runs.csv", "learning_curves.png"]
     if is_token_task(env) and "reference_kl" in result.metrics:
         _plot_sweep_reward_vs_kl(result, run_dir / REWARD_VS_KL,

@@ -1,6 +1,6 @@
 """Finding runs that diverged: the first iteration at which a run's metrics or parameters went NaN.
 
-Used by `pgjax.sweep` (NaN runs are left out of a grid point's statistics) and by
+Used by `pgjax.runs.sweep` (NaN runs are left out of a grid point's statistics) and by
 `pgjax train` (a NaN run is reported with its seed and first iteration, recorded in
 `summary.json`, and ends the command with a non-zero exit code).
 """

@@ -215,7 +215,7 @@ def block_to_rows(iterations: Sequence[int], seeds: Sequence[int], block: Mappin
     `[k]`, broadcast over the seeds); the rows come iteration by iteration, seeds within.
 
     One `tolist` per metric instead of one `item` per value: a command's host handles a
-    block of up to 64 iterations between two compiled calls (`pgjax.progress`).
+    block of up to 64 iterations between two compiled calls (`pgjax.report.progress`).
     """
     k, num_seeds = len(iterations), len(seeds)
     columns = {

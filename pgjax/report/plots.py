@@ -215,3 +215,13 @@ def plot_reward_vs_kl(
     path = Path(path)
     figure.savefig(path, dpi=120)
     return path
+
+
+def plot_sweep(result, path, title: str = "") -> None:
+    """A PNG of a sweep's mean learning curves per grid point, shaded over seeds
+    (`result` a `pgjax.runs.sweep.SweepResult`)."""
+    curves = {}
+    for point in range(len(result.points)):
+        runs = np.flatnonzero(result.run_point == point)
+        curves[result.label(point)] = (result.metrics["env_steps"][:, runs[0]], result.metrics["episode_return"][:, runs].T)
+    plot_learning_curves(curves, path, title)

@@ -1,7 +1,7 @@
 """A causal transformer policy for token tasks (`network="transformer"`); its carry is a key/value cache.
 
 The observation of a token task is the whole sequence so far, one-hot, `[L, vocab]`, with
-`PAD` after the last real token (`pgjax.token_tasks`). The network reads the token ids
+`PAD` after the last real token (`pgjax.envs.tokens`). The network reads the token ids
 (`argmax`) and the sequence length (the number of non-`PAD` tokens; real tokens are a
 prefix) and acts from the hidden state at the last real position: logits over the next
 token and a value.
@@ -13,7 +13,7 @@ separate value head. One call processes a block of query positions per example a
 a key/value cache, so a single position (generation), a step's new positions (learning)
 and a whole sequence (`sequence_outputs`) all run the same code.
 
-`Transformer` puts it behind the interface of `pgjax.networks`. Its carry, `KVCache`,
+`Transformer` puts it behind the interface of `pgjax.networks.interface`. Its carry, `KVCache`,
 holds every layer's keys and values `[N, max_len, num_heads, head_dim]` and the number
 of positions processed `[N]`: a step computes only the positions that are new since the
 previous step (the whole prompt at a reset, one token afterwards).
@@ -30,9 +30,9 @@ import numpy as np
 from flax import struct
 
 from pgjax.distributions import Categorical
-from pgjax.networks import orthogonal
-# The vocabulary is the token tasks' own (a leaf module, so importing it adds no cycle).
-from pgjax.token_tasks import PAD
+from pgjax.envs.tokens import PAD
+from pgjax.layout import swap_time
+from pgjax.networks.initializers import orthogonal
 
 
 @struct.dataclass
@@ -135,7 +135,7 @@ def _at(array, index):
 
 @dataclasses.dataclass(frozen=True)
 class Transformer:
-    """The interface of `pgjax.networks` over `CausalTransformer`; the carry is a `KVCache`.
+    """The interface of `pgjax.networks.interface` over `CausalTransformer`; the carry is a `KVCache`.
 
     `apply` processes, for each environment, positions `length_processed … length − 1`
     of its observation one at a time in a `lax.while_loop` (where `reset`, from 0), so a
@@ -229,9 +229,8 @@ class Transformer:
             carry, dist, value = self._block_step(params, carry, *inputs)
             return carry, (dist, value)
 
-        swap = lambda tree: jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), tree)  # noqa: E731
-        carry, (dist, value) = jax.lax.scan(step, carry, (swap(obs), swap(reset)))
-        return carry, swap(dist), swap(value)
+        carry, (dist, value) = jax.lax.scan(step, carry, (swap_time(obs), swap_time(reset)))
+        return carry, swap_time(dist), swap_time(value)
 
     def unroll_policy(self, params, carry, obs, reset):
         return self.unroll(params, carry, obs, reset)[1]
@@ -268,11 +267,11 @@ class Transformer:
 
 
 def transformer_network(action_dim, discrete, obs_shape, config) -> Transformer:
-    """The `network="transformer"` factory (`pgjax.networks.register_network`, with
+    """The `network="transformer"` factory (`pgjax.networks.registry`, with
     `obs_shape=True`): sized by `config.d_model`, `num_layers`, `num_heads`, `max_len`."""
     if len(obs_shape) != 2 or not discrete:
         raise ValueError(f"network: 'transformer' needs one-hot token observations [L, vocab] and discrete "
-                         f"actions (the token tasks, pgjax.token_tasks), got observations of shape "
+                         f"actions (the token tasks, pgjax.envs.tokens), got observations of shape "
                          f"{tuple(obs_shape)}" + ("" if discrete else " and continuous actions"))
     length, vocab_size = obs_shape
     check_fits(length, config.max_len)

@@ -1,7 +1,7 @@
 """The host side of a command's training callback: a live progress bar and the metrics stream.
 
 The host runs the compiled program in blocks of iterations and hands each block's metrics to
-the callback while the next block runs (`pgjax.runners.run_reported`); the answer is a stop
+the callback while the next block runs (`pgjax.runs.driver.run_reported`); the answer is a stop
 request. Whatever the host does there longer than a block delays the next dispatch, so
 `Progress` takes a whole block at once (`report_block`), only queues it, checks it for NaN and
 answers with the stop request as it stands; a worker thread writes the metric files and moves
@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from pgjax.divergence import NAN_UNTIL_FIRST_EPISODE
-from pgjax.logging import MetricsLogger
+from pgjax.report.divergence import NAN_UNTIL_FIRST_EPISODE
+from pgjax.report.sinks import MetricsLogger
 
 # Env steps (all runs together) between two reports to the host, and the most iterations one
 # block may hold: each block is a call of a compiled program from the host, which costs a
@@ -42,7 +42,7 @@ class Progress:
 
     Called with one iteration (`progress(metrics)`, for a caller that hands them one by one) or
     a block of them (`progress.report_block(block)`, leaves `[k, R]`, as every pgjax training
-    function does through `driver.hand_block`).
+    function does through `pgjax.algorithms.scan.hand_block`).
     Returns True (stop at the next report) once `stop.requested` is set (Ctrl-C, see the
     commands' `_GracefulStop`) or every run has gone NaN. `report_every` is the block length
     to pass to the training function. Call `start()` when training starts and `close()` after.
@@ -82,7 +82,7 @@ class Progress:
         return self.report_block({name: np.asarray(values)[None] for name, values in metrics.items()})
 
     def report_block(self, block: dict) -> bool:
-        """A block of iterations' metrics at once (`[k, R]` leaves, `driver.hand_block`):
+        """A block of iterations' metrics at once (`[k, R]` leaves, `pgjax.algorithms.scan.hand_block`):
         the host's work per block, not per iteration, so the compiled program keeps the cores."""
         # Copies: the arrays the program lends the callback are not ours to keep.
         block = {name: np.array(values) for name, values in block.items()}

@@ -1,4 +1,4 @@
-"""Checkpoints of a training run with orbax: save, restore, and train in resumable chunks.
+"""Checkpoints of a training run with orbax: save, restore, recover from a corrupt one.
 
 A run directory holds one numbered sub-directory per checkpoint; the number is the
 count of iterations done. Each checkpoint has three items:
@@ -20,6 +20,8 @@ Crash safety: orbax writes each checkpoint into a temporary directory and rename
 into place once complete, and only finalised step directories count as checkpoints,
 so a crash mid-write leaves the previous checkpoint as the latest usable one.
 
+Training in resumable chunks is `pgjax.runs.driver.train_with_checkpoints`.
+
 On several hosts (after `jax.distributed.initialize()`) every process must call
 `save`/`restore`/`train_with_checkpoints` with the same arguments; orbax coordinates
 the writes so that each array is written once.
@@ -38,11 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from pgjax.algorithms import driver
 from pgjax.algorithms.build import TrainState
-from pgjax.algorithms.driver import stack_runs
-from pgjax.distributed import barrier, broadcast_text, is_key, is_primary
-from pgjax.runners import ManyRuns, OneRun, run_reported
+from pgjax.runs.distributed import barrier, broadcast_text, is_key, is_primary
 
 # Two kept checkpoints: the newest, and the one before it in case the newest is being written.
 MAX_TO_KEEP = 2
@@ -60,7 +59,7 @@ def _exists(run_dir: str) -> bool:
     return broadcast_text("1" if os.path.isdir(run_dir) else "") == "1"
 
 
-def _manager(run_dir: str, create: bool) -> ocp.CheckpointManager:
+def manager(run_dir: str, create: bool) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(max_to_keep=MAX_TO_KEEP, create=create)
     return ocp.CheckpointManager(os.path.abspath(run_dir), options=options)
 
@@ -94,7 +93,7 @@ def latest_step(run_dir: str) -> int | None:
     """Iterations done at the newest complete checkpoint in `run_dir`, or None if there is none."""
     if not _exists(run_dir):
         return None
-    manager = _manager(run_dir, create=False)
+    manager = manager(run_dir, create=False)
     try:
         return manager.latest_step()
     finally:
@@ -107,16 +106,16 @@ def save(run_dir: str, state: TrainState, config, metrics: dict) -> int:
     `metrics` holds the per-iteration metrics so far, each `[state.iteration]`. Returns the step.
     """
     step = int(state.iteration)
-    manager = _manager(run_dir, create=True)
+    manager = manager(run_dir, create=True)
     try:
-        _save(manager, step, state, config, metrics)
+        save_to(manager, step, state, config, metrics)
         manager.wait_until_finished()
     finally:
         manager.close()
     return step
 
 
-def _save(manager, step, state, config, metrics):
+def save_to(manager, step, state, config, metrics):
     num_runs = None if jnp.ndim(state.iteration) == 0 else int(jnp.shape(state.iteration)[0])
     manager.save(
         step,
@@ -140,7 +139,7 @@ def restore(run_dir: str, algo, step: int | None = None, key=None):
     Raises `ValueError` if `run_dir` holds no complete checkpoint.
     """
     key = _one_key(jax.random.key(0) if key is None else key)
-    manager = _manager(run_dir, create=False) if _exists(run_dir) else None
+    manager = manager(run_dir, create=False) if _exists(run_dir) else None
     try:
         step = step if step is not None or manager is None else manager.latest_step()
         if manager is None or step is None:
@@ -180,7 +179,7 @@ def all_steps(run_dir: str) -> list[int]:
     """Iterations done at every complete checkpoint in `run_dir`, oldest first."""
     if not _exists(run_dir):
         return []
-    manager = _manager(run_dir, create=False)
+    manager = manager(run_dir, create=False)
     try:
         return sorted(manager.all_steps())
     finally:
@@ -228,7 +227,7 @@ def restore_intact(run_dir: str, algo, key=None, warn: Callable[[str], None] | N
 
 def saved_config(run_dir: str, algo, step: int | None = None):
     """The config saved with checkpoint `step` (default: the latest) of `run_dir`, and the step."""
-    manager = _manager(run_dir, create=False) if _exists(run_dir) else None
+    manager = manager(run_dir, create=False) if _exists(run_dir) else None
     try:
         step = step if step is not None or manager is None else manager.latest_step()
         if manager is None or step is None:
@@ -240,12 +239,12 @@ def saved_config(run_dir: str, algo, step: int | None = None):
     return config_from_json(algo, fields), step
 
 
-def _differing_fields(a, b) -> list[str]:
+def differing_fields(a, b) -> list[str]:
     left, right = config_to_json(a), config_to_json(b)
     return [name for name in left if left[name] != right[name]]
 
 
-def _num_runs(key) -> int | None:
+def num_runs_of(key) -> int | None:
     """None for one PRNG key, `K` for a batch `[K]` of keys (typed, or raw `uint32 [K, 2]`)."""
     batch_shape = key.shape if is_key(key) else jnp.shape(key)[:-1]
     if len(batch_shape) > 1:
@@ -255,106 +254,4 @@ def _num_runs(key) -> int | None:
 
 def _one_key(key):
     """A single key of the kind of `key` (one key or a batch of keys)."""
-    return key if _num_runs(key) is None else key[0]
-
-
-def train_with_checkpoints(
-    algo,
-    config,
-    key,
-    run_dir: str,
-    every_iterations: int,
-    callback: Callable | None = None,
-    resume: bool = False,
-    mesh=None,
-    on_compiled: Callable[[float], None] | None = None,
-    report_every: int = 1,
-):
-    """`algo.train(config, key)` in compiled chunks of `every_iterations`, checkpointing between chunks.
-
-    Returns `(state, metrics [num_iterations])`, equal bit for bit to `algo.train(config, key)`.
-    `key` may also be a batch `[K]` of keys: then the `K` runs of `config` train together, laid
-    out over the devices of `mesh` (default: all, `global_mesh()`) by the same code as
-    `pgjax.sweep`, and the result is `(states [K], metrics [num_iterations, K])`, equal to
-    `pgjax.sweep.train_runs_sharded` on the same runs.
-
-    With `resume=True`, training continues from the latest complete checkpoint in `run_dir`
-    (if there is none it starts afresh); the saved config must equal `config` and `key` is
-    only used for its type and run count. With `resume=False`, `run_dir` must not hold
-    checkpoints already. `callback(metrics)` runs on the host once per iteration, as in `train`:
-    each chunk runs as compiled blocks of `driver.block_length(chunk, report_every)` iterations
-    and the callback sees a block's iterations after it, one call each, or the whole block
-    at once through its `report_block` method if it has one (`pgjax.runners.run_reported`).
-
-    Every program (`init` for a fresh run; a block of each length needed) is compiled before
-    training starts; `on_compiled(seconds)` is then called with the compile time. None holds a
-    host callback, so JAX's persistent compilation cache can keep them for the next run or
-    resume. Checkpoints are written asynchronously while the next chunk runs. If `callback`
-    returns True, training stops at the end of that block, which is checkpointed; the result
-    then holds the iterations done (resume continues from there).
-    """
-    if not isinstance(every_iterations, (int, np.integer)) or isinstance(every_iterations, bool) or every_iterations <= 0:
-        raise ValueError(f"every_iterations: must be a positive integer, got {every_iterations!r}")
-    num_runs = _num_runs(key)
-    existing = latest_step(run_dir)
-    if existing is not None and not resume:
-        raise ValueError(
-            f"run_dir: {run_dir} already holds checkpoints (latest after {existing} iterations); "
-            "pass resume=True to continue it, or choose a new directory"
-        )
-    runner = OneRun(algo, config) if num_runs is None else ManyRuns(algo, stack_runs(config, [{}], num_runs), num_runs, mesh)
-    if existing is not None:
-        existing, (state, saved_config, metrics) = restore_intact(run_dir, algo, key=key)  # past any corrupt one
-        differing = _differing_fields(saved_config, config)
-        if differing:
-            raise ValueError(
-                f"config: differs from the one saved in {run_dir} in field(s) {', '.join(differing)}; "
-                "resume with the saved config"
-            )
-        saved_runs = None if jnp.ndim(state.iteration) == 0 else int(jnp.shape(state.iteration)[0])
-        if saved_runs != num_runs:
-            raise ValueError(
-                f"key: {run_dir} holds {saved_runs or 1} run(s){'' if saved_runs else ' (one key)'}, "
-                f"resumed with {num_runs or 1} key(s)"
-            )
-        metrics = {name: [value] for name, value in metrics.items()}
-        state = runner.restored(state)
-        done = existing
-    else:
-        state, metrics, done = None, None, 0
-
-    left = config.num_iterations - done
-    chunks = sorted({n for n in (min(every_iterations, left), left % every_iterations) if n > 0})
-    # A chunk runs as blocks of iterations with a report after each (one block without a callback).
-    block = {n: n if callback is None else driver.block_length(n, report_every) for n in chunks}
-    start = time.perf_counter()
-    state_like = state if state is not None else runner.state_like(key)
-    runner.compile(key, state_like, sorted(set(block.values())), fresh=state is None)
-    if on_compiled is not None:
-        on_compiled(time.perf_counter() - start)
-    if state is None:
-        state = runner.init(key)
-
-    manager = _manager(run_dir, create=True)
-    try:
-        while done < config.num_iterations:
-            length = min(every_iterations, config.num_iterations - done)
-            # A callback that asks to stop ends the chunk early: the iterations that ran are
-            # checkpointed, and training stops.
-            state, chunk_metrics, stopped = run_reported(runner, state, length, block[length], callback)
-            ran = len(chunk_metrics["env_steps"])
-            if metrics is None:
-                metrics = {name: [] for name in chunk_metrics}
-            for name, value in chunk_metrics.items():
-                metrics[name].append(value)
-            done += ran
-            # Wait for the previous write before starting the next (orbax allows one at a time).
-            manager.wait_until_finished()
-            history = {name: np.concatenate(parts) for name, parts in metrics.items()}
-            _save(manager, done, runner.to_save(state), config, history)
-            if stopped:
-                break
-        manager.wait_until_finished()
-    finally:
-        manager.close()
-    return runner.to_save(state), {name: np.concatenate(parts) for name, parts in (metrics or {}).items()}
+    return key if num_runs_of(key) is None else key[0]

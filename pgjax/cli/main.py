@@ -11,26 +11,26 @@
     --distributed [--coordinator HOST:PORT --num-processes N --process-id I] [--coordinator-timeout S]
 
 `train` trains all K seeds together (their runs sharded over the visible devices exactly as
-a sweep's: `pgjax.sweep.train_runs_sharded`), compiles its programs apart from running them
+a sweep's: `pgjax.runs.sweep.train_runs_sharded`), compiles its programs apart from running them
 so the two times are reported separately, runs compiled blocks of iterations from the host
-(`pgjax.runners`) with a progress bar fed between them, and writes `metrics.csv`, `config.json`,
+(`pgjax.runs.driver`) with a progress bar fed between them, and writes `metrics.csv`, `config.json`,
 `run.json`, `summary.json` and `learning_curve.png` into the run folder. With
 `--checkpoint-every N` it trains in compiled chunks of N iterations and saves an orbax
-checkpoint of every run's whole `TrainState` after each (`pgjax.checkpoint`);
+checkpoint of every run's whole `TrainState` after each (`pgjax.runs.checkpoint`);
 `--resume DIR` continues such a run with its saved settings, rewriting the metrics
 files from the checkpoint first, so they end complete and without duplicates.
 
-`sweep` trains every grid point × seed in one program (`pgjax.sweep.sweep`) and writes
+`sweep` trains every grid point × seed in one program (`pgjax.runs.sweep.sweep`) and writes
 the ranked results (`results.md`, `results.csv`), every run's final metrics
 (`runs.csv`) and `learning_curves.png`.
 
 `--distributed` makes the command one of several processes, one per host (the same command
 started on every host): the runs are sharded over every device of every process, and process
-0 alone writes the run folder and prints (see `pgjax.commands`).
+0 alone writes the run folder and prints (see `pgjax.cli.commands`).
 
 Bad arguments end with one `error: ...` line and exit code 2. This module imports only the
 parser's needs, so that `--distributed` can start JAX's distributed runtime before anything
-starts an XLA backend; the commands themselves are in `pgjax.commands`.
+starts an XLA backend; the commands themselves are in `pgjax.cli.commands`.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ import sys
 from pathlib import Path
 
 # Only light imports here: `--distributed` must start JAX's distributed runtime before
-# anything starts an XLA backend, and importing gymnax does (see `pgjax.commands`).
-from pgjax.logging import SINKS
+# anything starts an XLA backend, and importing gymnax does (see `pgjax.cli.commands`).
+from pgjax.report.sinks import SINKS
 
 DEFAULT_ALGORITHM = "ppo"
 DEFAULT_ENV = "CartPole-v1"
@@ -214,7 +214,7 @@ def _add_run_arguments(parser, default_seeds, seeds_help):
 
 
 def _start_distributed(args) -> None:
-    """With `--distributed`, join the other processes (`pgjax.distributed.initialize`) before
+    """With `--distributed`, join the other processes (`pgjax.runs.distributed.initialize`) before
     anything starts an XLA backend; without it, refuse the flags that belong to it."""
     explicit = {"--coordinator": args.coordinator, "--num-processes": args.num_processes, "--process-id": args.process_id}
     given = [flag for flag, value in explicit.items() if value is not None]
@@ -242,7 +242,7 @@ def _start_distributed(args) -> None:
     if timeout <= 0:
         raise UsageError(f"--coordinator-timeout: must be a positive number of seconds, got {timeout}")
 
-    from pgjax.distributed import initialize
+    from pgjax.runs.distributed import initialize
 
     try:
         initialize(args.coordinator, args.num_processes, args.process_id, timeout_seconds=timeout)
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command in ("train", "sweep"):
             _start_distributed(args)
-        from pgjax import commands  # after the distributed runtime: importing gymnax starts a backend
+        from pgjax.cli import commands  # after the distributed runtime: importing gymnax starts a backend
 
         if args.command == "train":
             return commands.command_train(args)
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # `python -m pgjax.cli`: run the imported module's `main`, so that `pgjax.commands` (which
+    # `python -m pgjax.cli`: run the imported module's `main`, so that `pgjax.cli.commands` (which
     # imports `pgjax.cli`) and this entry point share one `UsageError`.
     from pgjax.cli import main as _main
 

@@ -1,12 +1,12 @@
 """Devices and hosts: the mesh that sweeps shard their runs over.
 
 `RunSharding` is the one code path that lays `R` independent runs out over a 1-D device mesh;
-`pgjax.sweep.sweep`, `pgjax.sweep.train_runs_sharded` (used by `pgjax train --seeds K`) and
-`pgjax.checkpoint.train_with_checkpoints` for several seeds all go through it.
+`pgjax.runs.sweep.sweep`, `pgjax.runs.sweep.train_runs_sharded` (used by `pgjax train --seeds K`) and
+`pgjax.runs.checkpoint.train_with_checkpoints` for several seeds all go through it.
 
 One host, several devices (GPUs, TPU cores, or CPU devices forced with
 `XLA_FLAGS=--xla_force_host_platform_device_count=N`): `global_mesh()` is a 1-D mesh over
-`jax.devices()`, and `pgjax.sweep.sweep(..., mesh=global_mesh())` places `R / N` runs on
+`jax.devices()`, and `pgjax.runs.sweep.sweep(..., mesh=global_mesh())` places `R / N` runs on
 each device. No process pools, no `pmap`: one `jax.jit` program with sharded inputs.
 
 Several processes (a TPU pod slice, GPU nodes, or local processes): start the *same* program
@@ -15,7 +15,7 @@ it, `jax.devices()` lists the devices of all processes, so `global_mesh()` spans
 the sweep's programs run on all of them. Every process computes the same inputs (the
 grid, the seed keys) and builds only its own devices' shards of them (`to_global`); the
 per-iteration metrics come back replicated, so every process can read them, and process 0
-hands them to the progress callback between compiled blocks (`pgjax.runners`). States
+hands them to the progress callback between compiled blocks (`pgjax.runs.driver`). States
 stay global arrays (`gather` brings them whole to every host). Only process 0
 (`is_primary()`) should write files. `tests/test_multiprocess.py` runs 2 local processes ×
 2 CPU devices this way; the README shows the pod and cluster command lines.

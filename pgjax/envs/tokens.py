@@ -9,7 +9,7 @@ prompt, as RLOO and GRPO need.
 
 One vocabulary serves every task: the digits 0–9, `+`, `=` (ends the prompt), `EOS` and
 `PAD`. The observation is the whole sequence so far, one-hot, `[max_len, VOCAB]` (`PAD`
-after the last token): an MLP reads it flattened, the causal transformer (`pgjax.transformer`,
+after the last token): an MLP reads it flattened, the causal transformer (`pgjax.networks.transformer`,
 `network="transformer"`) reads the token ids.
 
 Tasks (`TOKEN_TASKS`):
@@ -24,7 +24,7 @@ Tasks (`TOKEN_TASKS`):
   ends at `EOS` or after 5 tokens. Reward: the fraction of the L digits right, times 1 if
   the answer ends with `EOS` right after them, else ½ (a run-on answer is worth less). The
   answer's length varies, so how a token loss is normalised over it matters
-  (`pgjax.token_losses.aggregate`).
+  (`pgjax.losses.aggregation_scale`).
 
 Prompts are indices into the task's prompt space (10⁴ digit strings for reversal of 4 and
 for addition, every string of 1–4 digits once for CopyEOS). A fixed 1/16 of them, chosen
@@ -43,6 +43,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
+
+from pgjax.envs.registry import register_episode_metrics
 
 DIGITS = 10
 PLUS, EQUALS, EOS, PAD = 10, 11, 12, 13
@@ -269,23 +271,6 @@ TOKEN_TASKS: dict[str, Any] = {
 }
 
 
-# The policy of the token-task presets: a 2-layer causal transformer (d_model 64, 4 heads).
-TRANSFORMER_POLICY = dict(network="transformer", d_model=64, num_layers=2, num_heads=4, max_len=16,
-                          learning_rate=1e-3)
-
-
-def _preset(max_answer: int) -> dict:
-    # 128 episodes per iteration, 300 iterations; a window holds one whole answer.
-    return dict(num_envs=128, num_steps=max_answer, total_timesteps=128 * max_answer * 300, **TRANSFORMER_POLICY)
-
-
-# The settings of the token-task presets, tuned on 4-digit reversal (seeds split off
-# `jax.random.key(0)`) and used as they are on addition and CopyEOS.
-TOKEN_PRESETS = {"Reverse4-tokens-v0": _preset(4), "Add2-tokens-v0": _preset(3), "CopyEOS-tokens-v0": _preset(5)}
-# For the group methods (RLOO, GRPO): 16 prompts × 8 answers.
-GROUP_TOKEN_PRESETS = {name: dict(preset, num_groups=16, group_size=8) for name, preset in TOKEN_PRESETS.items()}
-
-
 def is_token_task(name: str) -> bool:
     return name in TOKEN_TASKS
 
@@ -296,46 +281,17 @@ def ends_at_eos(name: str) -> bool:
     return name in TOKEN_TASKS and TOKEN_TASKS[name]().ends_at_eos
 
 
+def completion_metrics(action, episode_done) -> dict:
+    """TRL's `completions/clipped_ratio` for a task whose answers end at `EOS`: the share of
+    the answers that ended at this step (`episode_done`, `action` `[T, N]`) and were cut at
+    the length limit instead of ending with `EOS`."""
+    done = episode_done.astype(jnp.float32)
+    clipped = done * (action != EOS)
+    return {"completion_clipped_fraction": clipped.sum() / jnp.maximum(done.sum(), 1.0)}
+
+
 for _name, _factory in TOKEN_TASKS.items():
     if _name not in gymnax.registered_envs:
         gymnax.register(_name, _factory)
-
-
-def evaluate_heldout(config, state, greedy: bool = True, key=None) -> dict:
-    """Generate an answer to every held-out prompt of `config.env` with the trained policy
-    (`state.params`; greedy decoding by default, else sampled with `key`); see `answer_heldout`."""
-    from pgjax.algorithms.build import build  # token tasks otherwise need nothing from algorithms
-
-    env, _ = gymnax.make(config.env)
-    if not isinstance(env, TokenTask):
-        raise ValueError(f"env: {config.env} is not a token task (one of {', '.join(TOKEN_TASKS)})")
-    network = build(config, num_envs=len(env.heldout_prompts())).network
-    return answer_heldout(env, network, state.params, greedy, key)
-
-
-def answer_heldout(env: TokenTask, network, params, greedy: bool = True, key=None) -> dict:
-    """`network` (the `pgjax.networks` interface) answers every held-out prompt of `env`.
-    Returns `{"exact_match": share of answers exactly right, "reward": mean reward,
-    "length": mean completion length}`, scalars (pure and jit-able)."""
-    prompts = jnp.asarray(env.heldout_prompts())
-    num_prompts = len(prompts)
-    env_params = env.default_params
-    obs, env_state = jax.vmap(env.reset_with_prompt)(prompts)
-    key = jax.random.key(0) if key is None else key
-
-    def step(loop, step_key):
-        obs, env_state, carry, reset, done, reward, length = loop
-        carry, dist = network.policy(params, carry, obs, reset)
-        action = dist.mode() if greedy else dist.sample(step_key)
-        obs, env_state, step_reward, ended, _ = jax.vmap(env.step_env, in_axes=(None, 0, 0, None))(
-            step_key, env_state, action, env_params
-        )
-        reward = jnp.where(done, reward, step_reward)
-        length = length + (~done).astype(jnp.float32)
-        return (obs, env_state, carry, jnp.zeros_like(reset), done | ended, reward, length), None
-
-    start = (obs, env_state, network.initial_carry(num_prompts), jnp.ones(num_prompts, bool),
-             jnp.zeros(num_prompts, bool), jnp.zeros(num_prompts), jnp.zeros(num_prompts))
-    final, _ = jax.lax.scan(step, start, jax.random.split(key, env.max_answer))
-    reward = final[5]
-    return {"exact_match": jnp.mean(reward == 1.0), "reward": jnp.mean(reward), "length": jnp.mean(final[6])}
+    if ends_at_eos(_name):
+        register_episode_metrics(_name, completion_metrics)

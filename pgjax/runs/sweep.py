@@ -4,10 +4,10 @@ A sweep of `P` grid points × `S` seeds is `R = P·S` runs. Run `r = p·S + s` t
 point `p` with seed key `s`; the same `S` seed keys are used at every grid point, so
 grid points are compared on common random numbers. All numeric hyperparameters become
 `[R]` arrays in one `Config` (its `hyper` leaves are traced), so every run shares the
-static fields and the whole sweep is *one* compiled program: `driver.train_runs`, a
+static fields and the whole sweep is *one* compiled program: `pgjax.algorithms.scan.train_runs`, a
 `lax.scan` over iterations of a `vmap` over runs.
 
-With several devices the run axis is sharded over a 1-D mesh (`pgjax.distributed.global_mesh`):
+With several devices the run axis is sharded over a 1-D mesh (`pgjax.runs.distributed.global_mesh`):
 each device trains `R / num_devices` runs; nothing is communicated between devices except the
 per-iteration metrics sent to the progress callback and the final metrics.
 """
@@ -25,12 +25,11 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from pgjax.algorithms import driver
-from pgjax.algorithms.driver import stack_runs, sweepable_fields  # noqa: F401  (public here too)
-from pgjax.distributed import wait_until_ready
-from pgjax.divergence import nan_onsets
-from pgjax.plots import plot_learning_curves
-from pgjax.runners import ManyRuns, run_reported
+from pgjax.algorithms.config import check_positive_int
+from pgjax.algorithms.scan import stack_runs, sweepable_fields
+from pgjax.report.divergence import nan_onsets
+from pgjax.report.statistics import stratified_bootstrap_ci
+from pgjax.runs.driver import train_runs_sharded
 
 # ---------------------------------------------------------------- the grid
 
@@ -135,7 +134,7 @@ class SweepResult:
 
     def nan_runs(self) -> list[dict[str, Any]]:
         """Runs whose metrics went NaN: `{"run", "point", "seed", "first_iteration", "metrics"}`
-        for each (see `pgjax.divergence.nan_onsets`: `episode_return` is NaN until the first
+        for each (see `pgjax.report.divergence.nan_onsets`: `episode_return` is NaN until the first
         episode finishes, so it counts only after that; every other metric at every iteration;
         `metrics` names those NaN at `first_iteration`)."""
         return [
@@ -162,9 +161,7 @@ class SweepResult:
             row = {"point": self.points[point], "label": self.label(point), "num_seeds": self.num_seeds}
             row["num_nan"] = self.num_seeds - len(values)
             if len(values):
-                rng = np.random.default_rng(bootstrap_seed)
-                resampled = values[rng.integers(0, len(values), size=(num_bootstrap, len(values)))].mean(axis=1)
-                low, high = np.percentile(resampled, [2.5, 97.5])
+                low, high = stratified_bootstrap_ci(values, np.mean, num_bootstrap, 0.95, bootstrap_seed)
                 std = values.std(ddof=1) if len(values) > 1 else 0.0
                 row.update(mean=values.mean(), std=std, ci_low=low, ci_high=high)
             else:
@@ -214,57 +211,8 @@ class SweepResult:
                     [run, *(point[f] for f in self.fields), int(self.run_seed[run]), *(final[n][run].item() for n in names)]
                 )
 
-    def plot(self, path: str, title: str = "") -> None:
-        """A PNG of mean learning curves per grid point, shaded over seeds."""
-        curves = {}
-        for point in range(len(self.points)):
-            runs = np.flatnonzero(self.run_point == point)
-            curves[self.label(point)] = (self.metrics["env_steps"][:, runs[0]], self.metrics["episode_return"][:, runs].T)
-        plot_learning_curves(curves, path, title)
-
 
 # ---------------------------------------------------------------- running
-
-
-def train_runs_sharded(
-    algo,
-    configs,
-    keys,
-    callback: Callable | None = None,
-    mesh: Mesh | None = None,
-    on_compiled: Callable[[], None] | None = None,
-    report_every: int = 1,
-):
-    """`R` runs (`driver.train_runs`) sharded over the devices of `mesh`.
-
-    `configs`: a `Config` whose traced leaves are `[R]` arrays (see `stack_runs`); `keys [R]`.
-    `mesh`: a 1-D mesh; `None` means `global_mesh()` (all visible devices, trivial on one).
-    The runs are laid out by `pgjax.distributed.RunSharding` (padded to a multiple of the device
-    count; the padding is dropped again). Without a callback the iterations are one compiled
-    program; with one they run in compiled blocks of `driver.block_length(iterations,
-    report_every)` iterations, and `callback(metrics)` gets `[R]` NumPy leaves once per
-    iteration between them, or `callback.report_block(block)` `[k, R]` leaves once per block if
-    it has that method (`pgjax.runners.run_reported`; a True answer stops the runs at the end
-    of that block). Either way the programs hold no host callback, so JAX's persistent
-    compilation cache can keep them. `on_compiled()` runs after compilation, just before
-    training starts (to start a clock or a progress bar).
-
-    Returns `(states [R], metrics {name: [iterations, R] NumPy}, compile_seconds, run_seconds)`.
-    Used by `sweep` and by `pgjax train --seeds K`.
-    """
-    runner = ManyRuns(algo, configs, int(jax.tree.leaves(keys)[0].shape[0]), mesh)
-    iterations = configs.num_iterations
-    block = iterations if callback is None else driver.block_length(iterations, report_every)
-    start = time.perf_counter()
-    runner.compile(keys, runner.state_like(keys), [block], fresh=True)
-    compiled_at = time.perf_counter()
-    if on_compiled is not None:
-        on_compiled()
-    started_at = time.perf_counter()
-    states, metrics, _ = run_reported(runner, runner.init(keys), iterations, block, callback)
-    wait_until_ready(states)
-    finished_at = time.perf_counter()
-    return runner.to_save(states), metrics, compiled_at - start, finished_at - started_at
 
 
 def sweep(
@@ -286,7 +234,7 @@ def sweep(
     Structural fields, unknown fields and invalid values raise `ValueError` before compiling.
 
     `mesh`: a 1-D `jax.sharding.Mesh`; the run axis is sharded over its devices. `None` means
-    `pgjax.distributed.global_mesh()` (all visible devices; a trivial mesh on one device).
+    `pgjax.runs.distributed.global_mesh()` (all visible devices; a trivial mesh on one device).
     When the run count does not divide the device count, the last run is duplicated to fill
     the devices and the duplicates are dropped from the results (and from the callback).
 
@@ -295,11 +243,10 @@ def sweep(
     If the callback returns True, training stops after that iteration and the result holds
     the iterations done. With `report_every=k` the program reports once per block of up to
     `k` iterations (the callback still sees each one, or each block through its
-    `report_block` method if it has one: `pgjax.runners.run_reported`) and a stop takes effect
+    `report_block` method if it has one: `pgjax.runs.driver.run_reported`) and a stop takes effect
     at the block's end; the numbers are the same for every `k`.
     """
-    if not isinstance(num_seeds, (int, np.integer)) or isinstance(num_seeds, bool) or num_seeds <= 0:
-        raise ValueError(f"num_seeds: must be a positive integer, got {num_seeds!r}")
+    check_positive_int("num_seeds", num_seeds)
     validate_grid(config, grid)
     points = grid_points(grid)
     num_runs = len(points) * num_seeds
