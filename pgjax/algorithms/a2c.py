@@ -47,7 +47,7 @@ def update(config: Config, state: TrainState):
     state, trajectory, carry = acting.collect(config, setup, state)
     loss_fn = learning.actor_critic_loss(config, setup, _policy_gradient)
     state, learn_metrics = learning.descend(
-        config, setup, state, loss_fn, learning.advantage_batch(config, trajectory, carry), num_epochs=1,
+        config, setup, state, loss_fn, learning.advantage_batch(config, setup, trajectory, carry), num_epochs=1,
         num_minibatches=1,
     )
     return acting.finish_iteration(config, state, trajectory, learn_metrics)

@@ -49,8 +49,7 @@ def collect_episodes(config, setup: Setup, state: TrainState, group_size: int = 
 
 
 def finish_iteration(config, state: TrainState, trajectory: Trajectory, learn_metrics: dict):
-    """Close an iteration: the one place where `state.iteration` advances (the learning-rate
-    schedule reads it, so every `update` calls this last, after learning).
+    """Close an iteration: advance `state.iteration` (the count behind `env_steps`).
 
     Adds the mean undiscounted return and length of the episodes that finished in this
     rollout to `learn_metrics`, and the task's own episode metrics (`pgjax.envs.episode_metrics`:

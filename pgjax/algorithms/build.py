@@ -40,10 +40,36 @@ class Setup:
     optimizer: optax.GradientTransformation
 
 
+def learning_rate_schedule(config) -> optax.Schedule:
+    """The step size of optimiser step `count`: `learning_rate`, or with `anneal_lr` decayed
+    linearly to 0 over the run, held for the `steps_per_iteration` steps of each iteration:
+    lr · (1 − ⌊count / steps_per_iteration⌋ / num_iterations)."""
+
+    def schedule(count: chex.Array) -> chex.Array:
+        if not config.anneal_lr:
+            return jnp.asarray(config.learning_rate, jnp.float32)
+        iteration = count // config.steps_per_iteration
+        return config.learning_rate * (1.0 - iteration / config.num_iterations)
+
+    return schedule
+
+
 def make_optimizer(config) -> optax.GradientTransformation:
-    """Gradient clipping then Adam's scaling; the (traced, annealed) step size is applied by
-    `learning.apply_gradients`, so no hyperparameter is baked into the optimiser state."""
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.scale_by_adam(eps=1e-5))
+    """Gradient clipping, Adam's scaling, then the descent step −lr(count) on the optimiser's own
+    step count (`learning_rate_schedule`). The schedule reads `config.learning_rate` when it is
+    applied, so the learning rate stays a traced leaf (vmapped over runs, never baked into the
+    optimiser state), and no counter outside the optimiser decides the step size."""
+    schedule = learning_rate_schedule(config)
+    return optax.chain(
+        optax.clip_by_global_norm(config.max_grad_norm),
+        optax.scale_by_adam(eps=1e-5),
+        optax.scale_by_schedule(lambda count: -schedule(count)),
+    )
+
+
+def current_learning_rate(config, opt_state) -> chex.Array:
+    """The step size the next optimiser step of `make_optimizer(config)` takes."""
+    return learning_rate_schedule(config)(opt_state[-1].count)
 
 
 def build(config, num_envs: int | None = None, obs_statistics=None) -> Setup:

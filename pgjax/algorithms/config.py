@@ -190,7 +190,7 @@ class BaseConfig:
             raise ValueError(f"d_model: must be divisible by num_heads = {self.num_heads} (each head gets "
                              f"d_model / num_heads dimensions), got {self.d_model}")
         # Every algorithm that cuts its batch into minibatches needs equal ones.
-        num_minibatches = getattr(self, "num_minibatches", 1)
+        num_minibatches = self.minibatches
         if self.recurrent:
             if not self.RECURRENT_NETWORKS:
                 raise ValueError(
@@ -227,6 +227,16 @@ class BaseConfig:
         return NETWORKS[self.network].recurrent
 
     # --- derived sizes ---
+    @property
+    def minibatches(self) -> int:
+        """Minibatches each pass over an iteration's batch is cut into (1: the whole batch)."""
+        return 1
+
+    @property
+    def steps_per_iteration(self) -> int:
+        """Optimiser steps per iteration; the learning-rate schedule holds its step size for them."""
+        return 1
+
     @property
     def batch_size(self) -> int:
         """Transitions collected per iteration."""
@@ -280,6 +290,9 @@ class EpochsConfig(ActorCriticConfig):
 
     update_epochs: int = static(4, POSITIVE_INT, "passes over each batch")
     num_minibatches: int = static(4, POSITIVE_INT, "minibatches per pass")
+
+    minibatches = property(lambda self: self.num_minibatches)
+    steps_per_iteration = property(lambda self: self.update_epochs * self.num_minibatches)
 
 
 @struct.dataclass

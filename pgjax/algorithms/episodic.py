@@ -3,7 +3,8 @@ the layout learning replays them in, and the masked policy-gradient step over th
 
 Every environment's window starts with a fresh episode (`collect_episodes` resets them
 all), so a recurrent network (the GRU, the transformer) replays each environment's window
-from a fresh carry: learning data is then env-major, one row per window, and minibatches
+from a fresh carry: learning data (`episode_batch`, a `learning.Batch` whose weights mask
+the steps after each first episode) is then env-major, one row per window, and minibatches
 are whole windows; a feed-forward network's steps are flattened and shuffled singly."""
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import chex
 from pgjax import losses
 from pgjax.advantages import discounted_returns
 from pgjax.algorithms.build import Setup, TrainState
-from pgjax.algorithms.learning import gradient_step, learning_rate
-from pgjax.layout import flatten_time
-from pgjax.layout import swap_time as env_major
+from pgjax.algorithms.build import current_learning_rate
+from pgjax.algorithms.learning import Batch, gradient_step, laid_out, replay
 from pgjax.losses import aggregation_scale
 
 
@@ -35,43 +35,6 @@ def group_returns(config, episodes) -> chex.Array:
     return reward_to_go(config, episodes)[0].reshape(config.num_groups, config.group_size)
 
 
-def learning_layout(setup: Setup, episodes, fields):
-    """`(fields, carry, reset)` laid out for replay: time-major `fields` (a tree of `[T, N,
-    ...]`) flattened to `[T·N, ...]` for a feed-forward network (empty carry and reset),
-    or env-major `[N, T, ...]` with fresh carries `[N]` and the windows' resets."""
-    if not setup.network.recurrent:
-        return flatten_time(fields), (), ()
-    num_envs = episodes.alive.shape[1]
-    return env_major(fields), setup.network.initial_carry(num_envs), env_major(episodes.reset)
-
-
-def replay(setup: Setup, params, carry, obs, reset, policy_only: bool = False):
-    """`(distribution, value)` of `params` on rows laid out by `learning_layout`: windows
-    `[N, T]` from fresh carries, or single steps when feed-forward; only the distribution
-    when `policy_only` (critic-free losses skip the value head). A network that can replay
-    a window's first episode in one pass (`unroll_episodes`: the transformer, one causal
-    pass per episode) does so; the others step through the window (`unroll`)."""
-    network = setup.network
-    if network.recurrent and hasattr(network, "unroll_episodes"):
-        dist, values = network.unroll_episodes(params, obs, reset)
-        return dist if policy_only else (dist, values)
-    if policy_only:
-        return network.unroll_policy(params, carry, obs, reset)
-    _, dist, values = network.unroll(params, carry, obs, reset)
-    return dist, values
-
-
-def replay_episodes(setup: Setup, params, episodes):
-    """`(distribution, value)` `[T, N]` of `params` on every step of the episodes, each
-    environment's window replayed from a fresh carry (one batched pass when feed-forward)."""
-    network = setup.network
-    if not network.recurrent:
-        return replay(setup, params, (), episodes.obs, episodes.reset)
-    dist, values = replay(setup, params, network.initial_carry(episodes.alive.shape[1]),
-                          env_major(episodes.obs), env_major(episodes.reset))
-    return env_major(dist), env_major(values)
-
-
 def step_scale(config, episodes) -> chex.Array:
     """`[T, num_envs]` factors that make a mean over the alive steps the loss aggregation
     `config.loss_agg_mode` over the episodes (each environment's first episode is one
@@ -79,34 +42,57 @@ def step_scale(config, episodes) -> chex.Array:
     return aggregation_scale(episodes.alive.T, config.loss_agg_mode).T
 
 
-def masked_policy_gradient_step(config, setup: Setup, state: TrainState, episodes, advantages, value_targets=None):
-    """One Adam step on the Monte-Carlo policy-gradient loss over the alive steps:
+def episode_batch(config, setup: Setup, episodes, advantages, shuffled: bool = True, **fields) -> Batch:
+    """The learning `Batch` of the episodes: advantages `[T, num_envs]`, weights w_t = alive_t ·
+    `step_scale` (the aggregation `config.loss_agg_mode` over each environment's first episode),
+    and any further `fields` (`[T, num_envs, ...]`: `targets`, `reference`), every window
+    starting fresh. Laid out for shuffled minibatches, or left time-major for one step on the
+    whole batch (`shuffled=False`)."""
+    chex.assert_equal_shape([advantages, episodes.alive])
+    carry = setup.network.initial_carry(config.num_envs)
+    batch = Batch(
+        episodes.obs, episodes.action, episodes.log_prob, advantages, weights=episodes.alive * step_scale(config, episodes),
+        reset=episodes.reset, fresh_start=True, time_major=not shuffled, **fields,
+    )
+    return laid_out(setup.network, batch, carry) if shuffled else batch.replace(carry=carry)
 
-        L = −mean_alive(log π(a|s) · A) − ent_coef · mean_alive(H[π(·|s)])
+
+def replay_episodes(setup: Setup, params, episodes):
+    """`(distribution, value)` `[T, N]` of `params` on every step of the episodes, each
+    environment's window replayed from a fresh carry (one batched pass when feed-forward)."""
+    carry = setup.network.initial_carry(episodes.alive.shape[1])
+    return replay(setup, params, Batch(episodes.obs, reset=episodes.reset, carry=carry, fresh_start=True, time_major=True))
+
+
+def masked_policy_gradient_step(config, setup: Setup, state: TrainState, episodes, advantages, value_targets=None):
+    """One optimiser step on the Monte-Carlo policy-gradient loss over the alive steps:
+
+        L = −mean_alive(w · log π(a|s) · A) − ent_coef · mean_alive(H[π(·|s)])
             [+ vf_coef · ½ mean_alive((V(s) − y)²)   when `value_targets` y are given]
 
-    `advantages`, `value_targets` `[T, num_envs]`; every mean is under the mask
-    `episodes.alive`, so the steps after each first episode count for nothing, and the
-    policy term is aggregated over the episodes by `config.loss_agg_mode` (`step_scale`).
+    `advantages`, `value_targets` `[T, num_envs]`; every mean is over the alive steps of the
+    `episode_batch`, so the steps after each first episode count for nothing, and its weights w
+    aggregate the policy term over the episodes by `config.loss_agg_mode`.
     Returns `(state, metrics)`.
     """
-    chex.assert_equal_shape([advantages, episodes.alive])
-    step_size = learning_rate(config, state.iteration)
-    alive = episodes.alive
-    scaled_advantages = advantages * step_scale(config, episodes)
+    step_size = current_learning_rate(config, state.opt_state)
+    batch = episode_batch(config, setup, episodes, advantages, shuffled=False, targets=value_targets)
 
-    def loss_fn(params, episodes):
-        dist, values = replay_episodes(setup, params, episodes)
-        policy_loss = losses.policy_gradient_loss(dist.log_prob(episodes.action), scaled_advantages, mask=alive)
-        entropy = losses.masked_mean(dist.entropy(), alive)
+    def loss_fn(params, batch: Batch):
+        if value_targets is None:
+            dist = replay(setup, params, batch, policy_only=True)
+        else:
+            dist, values = replay(setup, params, batch)
+        live = batch.live
+        policy_loss = losses.policy_gradient_loss(dist.log_prob(batch.action), batch.weighted(batch.advantages), mask=live)
+        entropy = losses.masked_mean(dist.entropy(), live)
         loss = policy_loss - config.ent_coef * entropy
         metrics = {"policy_loss": policy_loss, "entropy": entropy}
         if value_targets is not None:
-            value_loss = losses.value_loss(values, value_targets, mask=alive)
+            value_loss = losses.value_loss(values, batch.targets, mask=live)
             loss = loss + config.vf_coef * value_loss
             metrics["value_loss"] = value_loss
         return loss, metrics
 
-    step = gradient_step(loss_fn, setup.optimizer, step_size)
-    (params, opt_state), metrics = step((state.params, state.opt_state), episodes)
+    (params, opt_state), metrics = gradient_step(loss_fn, setup.optimizer)((state.params, state.opt_state), batch)
     return state.replace(params=params, opt_state=opt_state), {**metrics, "learning_rate": step_size}

@@ -58,6 +58,9 @@ class Config(GroupConfig):
     )
     advantage_eps: float = hyper(1e-8, POSITIVE, "ε added to the group std of the returns")
 
+    minibatches = property(lambda self: self.num_minibatches)
+    steps_per_iteration = property(lambda self: self.update_epochs * self.num_minibatches)
+
     PRESETS = presets.GRPO
 
 
@@ -104,29 +107,26 @@ def update(config: Config, state: TrainState):
         episodes = episodes.replace(reward=episodes.reward - config.kl_coef * jax.lax.stop_gradient(behaviour_kl)
                                     * episodes.alive)
     advantages = advantages_of(config, episodes)
-    # Every mean below is under the mask of the episodes' steps (`alive`), also inside a
-    # shuffled minibatch; `scale` turns the policy terms' means into `loss_agg_mode`.
-    scale = episodic.step_scale(config, episodes)
-    batch = episodic.learning_layout(
-        setup, episodes, (episodes.obs, episodes.action, episodes.log_prob, advantages, episodes.alive, reference, scale)
-    )
+    # Every mean below is over the episodes' live steps, also inside a shuffled minibatch; the
+    # batch's weights turn the policy terms' means into `loss_agg_mode`.
+    batch = episodic.episode_batch(config, setup, episodes, advantages, reference=reference)
     clip_low, clip_high = config.clip_eps, config.clip_eps + config.clip_higher
 
-    def loss_fn(params, minibatch):
-        (obs, action, old_log_prob, advantages, alive, reference, scale), carry, reset = minibatch
-        dist = episodic.replay(setup, params, carry, obs, reset, policy_only=True)
+    def loss_fn(params, batch: learning.Batch):
+        dist = learning.replay(setup, params, batch, policy_only=True)
         objective, log_ratio = losses.clipped_surrogate_objective(
-            dist.log_prob(action), old_log_prob, advantages, clip_low, clip_high
+            dist.log_prob(batch.action), batch.log_prob, batch.advantages, clip_low, clip_high
         )
-        surrogate = -losses.masked_mean(objective * scale, alive)
-        kl = step_kl(config, dist, reference, action)
-        entropy = losses.masked_mean(dist.entropy(), alive)
+        live = batch.live
+        surrogate = -losses.masked_mean(batch.weighted(objective), live)
+        kl = step_kl(config, dist, batch.reference, batch.action)
+        entropy = losses.masked_mean(dist.entropy(), live)
         loss = surrogate - config.ent_coef * entropy
         if not config.kl_in_reward:
-            loss = loss + losses.kl_penalty(losses.masked_mean(kl * scale, alive), config.kl_coef)
+            loss = loss + losses.kl_penalty(losses.masked_mean(batch.weighted(kl), live), config.kl_coef)
         return loss, {
-            "policy_loss": surrogate, "reference_kl": losses.masked_mean(kl, alive), "entropy": entropy,
-            **clip_statistics(log_ratio, advantages, clip_low, clip_high, alive),
+            "policy_loss": surrogate, "reference_kl": losses.masked_mean(kl, live), "entropy": entropy,
+            **clip_statistics(log_ratio, batch.advantages, clip_low, clip_high, live),
         }
 
     state, learn_metrics = learning.descend(

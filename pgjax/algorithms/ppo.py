@@ -32,7 +32,7 @@ def init(config: Config, key) -> TrainState:
 def update(config: Config, state: TrainState):
     setup = build.build(config)
     state, trajectory, carry = acting.collect(config, setup, state)
-    batch = learning.advantage_batch(config, trajectory, carry)
+    batch = learning.advantage_batch(config, setup, trajectory, carry)
 
     def clipped_surrogate(dist, batch, advantages):
         return losses.clipped_surrogate_loss(

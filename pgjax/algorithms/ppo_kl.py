@@ -48,8 +48,8 @@ def init(config: Config, key) -> TrainState:
 def update(config: Config, state: TrainState):
     setup = build.build(config)
     state, trajectory, carry = acting.collect(config, setup, state)
-    old_policy = learning.old_policy(setup, state.params, trajectory, carry)
-    batch = learning.advantage_batch(config, trajectory, carry, old_policy)
+    batch = learning.advantage_batch(config, setup, trajectory, carry)
+    batch = batch.replace(old_policy=learning.replay(setup, state.params, batch, policy_only=True))
 
     def penalised_surrogate(dist, batch, advantages):
         surrogate, aux = losses.importance_weighted_loss(
@@ -62,7 +62,7 @@ def update(config: Config, state: TrainState):
         config, setup, state, loss_fn, batch, config.update_epochs, config.num_minibatches
     )
     # The KL this iteration actually moved the policy, on the whole batch, sets the next β.
-    kl = batch.old_policy.kl(learning.replay_policy(setup, state.params, batch)).mean()
+    kl = batch.old_policy.kl(learning.replay(setup, state.params, batch, policy_only=True)).mean()
     kl_coef = losses.adaptive_kl_coef(state.kl_coef, kl, config.target_kl)
     return acting.finish_iteration(
         config, state.replace(kl_coef=kl_coef), trajectory, {**learn_metrics, "kl": kl, "kl_coef": kl_coef}

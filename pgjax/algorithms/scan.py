@@ -124,8 +124,8 @@ def run_updates(
     on `k`: the same iterations run in the same order.
 
     Running in chunks gives the numbers of one run: everything that changes lives in
-    `state`, and the learning-rate schedule reads `state.iteration` and
-    `config.num_iterations`, never the chunk length.
+    `state` (the learning-rate schedule reads the optimiser's own step count and
+    `config.num_iterations`, never the chunk length).
     Returns `(state, metrics [num_iterations, ...])`.
     """
     if runs == ONE_RUN:

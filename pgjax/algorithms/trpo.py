@@ -10,7 +10,7 @@ One iteration: roll out, estimate advantages with GAE, then
    `line_search_steps` times until the true KL is ≤ max_kl and L improved;
 2. critic: `update_epochs × num_minibatches` Adam steps on ½(V − target)².
 
-Actor and critic are separate parameter subtrees of one `ActorCritic`: the
+The network's parameters are `ActorCriticParams` (actor and critic apart): the
 trust region is over the actor's parameters only, and the Adam state covers only
 the critic's.
 """
@@ -27,9 +27,7 @@ from pgjax.algorithms import acting, build, learning, presets, scan
 from pgjax.algorithms.config import BOOL, OPEN_UNIT_INTERVAL, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, BaseConfig, hyper, static
 from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
-from pgjax.networks import FeedForward
-
-_CRITIC_MODULES = ("critic_torso", "critic_head")
+from pgjax.networks import ActorCriticParams, FeedForward
 
 @struct.dataclass
 class Config(BaseConfig):
@@ -47,25 +45,15 @@ class Config(BaseConfig):
     cg_damping: float = hyper(0.1, POSITIVE, "λ added to the Fisher's diagonal")
     backtrack_ratio: float = hyper(0.5, OPEN_UNIT_INTERVAL, "line-search step shrink factor")
 
+    minibatches = property(lambda self: self.num_minibatches)
+    steps_per_iteration = property(lambda self: self.update_epochs * self.num_minibatches)
+
     PRESETS = presets.TRPO
-
-
-def _split(params):
-    """`(actor, critic)` subtrees of the `ActorCritic` parameters."""
-    layers = params["params"]
-    actor = {name: p for name, p in layers.items() if name not in _CRITIC_MODULES}
-    critic = {name: p for name, p in layers.items() if name in _CRITIC_MODULES}
-    return actor, critic
-
-
-def _merge(actor, critic):
-    return {"params": {**actor, **critic}}
 
 
 def init(config: Config, key) -> TrainState:
     state = build.init_state(config, key)
-    _, critic = _split(state.params)
-    return state.replace(opt_state=build.make_optimizer(config).init(critic))
+    return state.replace(opt_state=build.make_optimizer(config).init(state.params.critic))
 
 
 def _natural_gradient_step(config: Config, network: FeedForward, actor, critic, batch: learning.Batch):
@@ -74,7 +62,7 @@ def _natural_gradient_step(config: Config, network: FeedForward, actor, critic, 
     advantages = normalize(batch.advantages) if config.normalize_advantages else batch.advantages
 
     def policy(flat):
-        return network.unroll_policy(_merge(unravel(flat), critic), batch.carry, batch.obs, batch.reset)
+        return network.unroll_policy(ActorCriticParams(unravel(flat), critic), batch.carry, batch.obs, batch.reset)
 
     def surrogate(flat):
         loss, _ = losses.importance_weighted_loss(
@@ -109,22 +97,22 @@ def update(config: Config, state: TrainState):
     setup = build.build(config)
     network = setup.network
     state, trajectory, carry = acting.collect(config, setup, state)
-    old_policy = learning.old_policy(setup, state.params, trajectory, carry)
-    batch = learning.advantage_batch(config, trajectory, carry, old_policy)
-    actor, critic = _split(state.params)
+    batch = learning.advantage_batch(config, setup, trajectory, carry)
+    batch = batch.replace(old_policy=learning.replay(setup, state.params, batch, policy_only=True))
+    actor, critic = state.params
     actor, actor_metrics = _natural_gradient_step(config, network, actor, critic, batch)
 
     def critic_loss(critic, batch):
-        values = network.value(_merge(actor, critic), batch.carry, batch.obs)
+        values = network.value(ActorCriticParams(actor, critic), batch.carry, batch.obs)
         return losses.value_loss(values, batch.targets), {}
 
-    step_size = learning.learning_rate(config, state.iteration)
+    step_size = build.current_learning_rate(config, state.opt_state)
     critic_key, key = jax.random.split(state.key)
     (critic, opt_state), critic_metrics = learning.minibatch_epochs(
-        learning.gradient_step(critic_loss, setup.optimizer, step_size), (critic, state.opt_state),
+        learning.gradient_step(critic_loss, setup.optimizer), (critic, state.opt_state),
         batch, critic_key, config.update_epochs, config.num_minibatches,
     )
-    state = state.replace(params=_merge(actor, critic), opt_state=opt_state, key=key)
+    state = state.replace(params=ActorCriticParams(actor, critic), opt_state=opt_state, key=key)
     return acting.finish_iteration(
         config, state, trajectory, {**actor_metrics, "value_loss": critic_metrics["loss"], "learning_rate": step_size}
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -84,6 +85,18 @@ def torso(conv: bool | None, obs_ndim: int, hidden_sizes, activation: str, name:
     return MLPTorso(hidden_sizes, activation, obs_ndim=obs_ndim, name=name)
 
 
+class LogStd(nn.Module):
+    """The state-independent log σ `[action_dim]` of a Gaussian policy, learned. A submodule,
+    so that it is created with the actor's parameters only (not by `ActorCritic.value`)."""
+
+    action_dim: int
+    init_value: float = 0.0
+
+    @nn.compact
+    def __call__(self):
+        return self.param("log_std", nn.initializers.constant(self.init_value), (self.action_dim,))
+
+
 class ActorCritic(nn.Module):
     """`(obs [..., *obs_shape]) -> (distribution over actions, value [...])`.
 
@@ -111,13 +124,13 @@ class ActorCritic(nn.Module):
         self.actor_head = dense(self.action_dim, 0.01)
         self.critic_head = dense(1, 1.0)
         if not self.discrete:
-            self.log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
+            self.log_std = LogStd(self.action_dim, self.log_std_init)
 
     def policy(self, obs):
         out = self.actor_head(self.actor_torso(obs))
         if self.discrete:
             return Categorical(out)
-        return DiagGaussian(out, jnp.broadcast_to(self.log_std, out.shape))
+        return DiagGaussian(out, jnp.broadcast_to(self.log_std(), out.shape))
 
     def value(self, obs):
         return self.critic_head(self.critic_torso(obs))[..., 0]
@@ -126,28 +139,43 @@ class ActorCritic(nn.Module):
         return self.policy(obs), self.value(obs)
 
 
+class ActorCriticParams(NamedTuple):
+    """The parameters of a network with separate actor and critic (as Brax's
+    `PPONetworkParams`): methods that treat them apart (TRPO's trust region is over the
+    actor alone, its optimiser over the critic alone) take the two trees by name."""
+
+    actor: Any
+    critic: Any
+
+
 @dataclasses.dataclass(frozen=True)
 class FeedForward:
-    """The interface over `ActorCritic`: an empty carry, and every call one batched forward pass."""
+    """The interface over `ActorCritic`: an empty carry, every call one batched forward pass,
+    and the parameters as `ActorCriticParams` (the module initialised through its `policy`
+    and through its `value`, from one key: each parameter gets the key its path names)."""
 
     module: ActorCritic
     recurrent = False
 
-    def init(self, key, obs):
-        return self.module.init(key, obs[:1])
+    def init(self, key, obs) -> ActorCriticParams:
+        obs = obs[:1]
+        return ActorCriticParams(
+            actor=self.module.init(key, obs, method=ActorCritic.policy),
+            critic=self.module.init(key, obs, method=ActorCritic.value),
+        )
 
     def initial_carry(self, batch_size: int):
         return ()
 
-    def apply(self, params, carry, obs, reset):
-        dist, value = self.module.apply(params, obs)
-        return carry, dist, value
+    def apply(self, params: ActorCriticParams, carry, obs, reset):
+        _, dist = self.policy(params, carry, obs, reset)
+        return carry, dist, self.value(params, carry, obs)
 
-    def policy(self, params, carry, obs, reset):
-        return carry, self.module.apply(params, obs, method=ActorCritic.policy)
+    def policy(self, params: ActorCriticParams, carry, obs, reset):
+        return carry, self.module.apply(params.actor, obs, method=ActorCritic.policy)
 
-    def value(self, params, carry, obs):
-        return self.module.apply(params, obs, method=ActorCritic.value)
+    def value(self, params: ActorCriticParams, carry, obs):
+        return self.module.apply(params.critic, obs, method=ActorCritic.value)
 
     def unroll(self, params, carry, obs, reset):
         return self.apply(params, carry, obs, reset)
