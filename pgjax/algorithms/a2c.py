@@ -16,13 +16,13 @@ from flax import struct
 
 from pgjax import losses
 from pgjax.algorithms import acting, build, learning, presets, scan
-from pgjax.algorithms.config import BOOL, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, ActorCriticConfig, hyper, static
+from pgjax.algorithms.config import config_dataclass, BOOL, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, ActorCriticConfig, hyper, static
 from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
 
 
 
-@struct.dataclass
+@config_dataclass
 class Config(ActorCriticConfig):
     # A2C's own defaults: many environments and short rollouts, i.e. small frequent updates.
     num_envs: int = static(16, POSITIVE_INT, "parallel environments")

@@ -84,7 +84,7 @@ def build(config, num_envs: int | None = None, obs_statistics=None) -> Setup:
         obs_statistics=obs_statistics,
         env_params=dict(config.env_params),
     )
-    network = make_network(config, env.observation_space(env_params), env.action_space(env_params))
+    network = make_network(config.network, env.observation_space(env_params), env.action_space(env_params))
     return Setup(env, env_params, network, make_optimizer(config))
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -88,9 +89,11 @@ def suggest(name: str, known) -> list[str]:
     return difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
 
 
-def static(default, rule: Rule, doc: str = ""):
-    """A structural field: part of the compiled program's identity."""
-    return struct.field(pytree_node=False, default=default, metadata={"rule": rule, "doc": doc})
+def static(default, rule: Rule, doc: str = "", label: str | None = None):
+    """A structural field: part of the compiled program's identity. `label`: the name errors
+    give it, where that differs from the attribute's (`NetworkConfig.kind` is `network`)."""
+    metadata = {"rule": rule, "doc": doc} | ({"label": label} if label else {})
+    return struct.field(pytree_node=False, default=default, metadata=metadata)
 
 
 def hyper(default, rule: Rule, doc: str = ""):
@@ -113,22 +116,46 @@ def _concrete_numeric(value) -> np.ndarray | None:
     return None
 
 
-@struct.dataclass
-class BaseConfig:
-    """Fields every algorithm has. Subclasses add their own and a `PRESETS` table."""
+def check_fields(obj) -> None:
+    """Check every field of the dataclass `obj` against its rule; raise `ValueError` naming the
+    field (its `label` where it has one) and the rule. Traced numeric leaves are skipped."""
+    for field in dataclasses.fields(obj):
+        rule = field.metadata.get("rule")
+        value = getattr(obj, field.name)
+        name = field.metadata.get("label", field.name)
+        if rule is None:
+            continue
+        if field.metadata.get("pytree_node", True):
+            if isinstance(value, str):
+                raise ValueError(f"{name}: {rule.text}, got the string {value!r}")
+            if value is None or isinstance(value, (list, tuple, dict)):
+                # A numeric leaf must be a number or an array; None (or a container) would
+                # only fail later, inside `train`.
+                raise ValueError(f"{name}: must be a number or an array of numbers, got {value!r}")
+            value = _concrete_numeric(value)
+            if value is None:
+                continue
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"{name}: must be finite, got {value}")
+        if not rule.holds(value):
+            close = suggest(value, gymnax.registered_envs) if rule is ENV_NAME and isinstance(value, str) else []
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ValueError(f"{name}: {rule.text}, got {value!r}{hint}")
 
-    # --- structure (static) ---
-    env: str = static("CartPole-v1", ENV_NAME, "gymnax environment name")
-    env_params: tuple = static((), ENV_PARAMS, "overrides of the environment's params, as (name, value) pairs")
-    num_envs: int = static(4, POSITIVE_INT, "parallel environments")
-    num_steps: int = static(128, POSITIVE_INT, "steps per environment per iteration")
-    total_timesteps: int = static(500_000, POSITIVE_INT, "environment steps over the whole run")
+
+@struct.dataclass
+class NetworkConfig:
+    """The policy network: which one (`kind`, named `network` in a config) and its sizes. Every
+    field is structural. A config holds it whole as `config.network`; the factories in
+    `pgjax.networks` read it. Configs, presets, the command line and config.json spell its
+    fields flat (`network="gru"`, `hidden_sizes=(64,)`, `--set d_model=32`), as before."""
+
     hidden_sizes: tuple = static((64, 64), HIDDEN_SIZES, "hidden layer widths of actor and critic")
     activation: str = static("tanh", ACTIVATION, "hidden activation")
-    network: str = static(
+    kind: str = static(
         "mlp", NETWORK,
         "mlp (feed-forward), gru (recurrent, a memory of past observations) or transformer (causal, over "
-        "token observations, a key/value cache of the sequence so far)",
+        "token observations, a key/value cache of the sequence so far)", label="network",
     )
     torso: str = static(
         "auto", one_of(TORSOS),
@@ -143,6 +170,64 @@ class BaseConfig:
     log_std_init: float = static(
         0.0, LOG_STD, "initial log σ of the Gaussian policy (continuous actions only; σ is then learned)"
     )
+
+    def __post_init__(self):
+        check_fields(self)
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model: must be divisible by num_heads = {self.num_heads} (each head gets "
+                             f"d_model / num_heads dimensions), got {self.d_model}")
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether the network is recurrent (learning then replays sequences)."""
+        return NETWORKS[self.kind].recurrent
+
+
+# Flat name (as configs, presets, the command line and config.json spell it) -> `NetworkConfig` field.
+NETWORK_FIELDS = {field.metadata.get("label", field.name): field.name for field in dataclasses.fields(NetworkConfig)}
+IS_NETWORK_CONFIG = Rule(lambda v: isinstance(v, NetworkConfig), "must be a NetworkConfig (or give its fields flat)")
+
+
+def route_network_fields(fields: dict) -> dict:
+    """`fields` with the flat network names (`network="gru"`, `hidden_sizes=...`) gathered into one
+    `network=NetworkConfig(...)` (over a `NetworkConfig` given as `network`, if any)."""
+    flat = {name: fields[name] for name in NETWORK_FIELDS if name in fields}
+    if isinstance(flat.get("network"), NetworkConfig):
+        del flat["network"]
+    if not flat:
+        return fields
+    base = fields.get("network") if isinstance(fields.get("network"), NetworkConfig) else NetworkConfig()
+    rest = {name: value for name, value in fields.items() if name not in flat and name != "network"}
+    return {**rest, "network": base.replace(**{NETWORK_FIELDS[name]: value for name, value in flat.items()})}
+
+
+def config_dataclass(cls):
+    """`flax.struct.dataclass`, whose constructor (and so `replace`) also takes the network's
+    fields flat (`route_network_fields`)."""
+    cls = struct.dataclass(cls)
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self, *args, **fields):
+        init(self, *args, **route_network_fields(fields))
+
+    cls.__init__ = __init__
+    return cls
+
+
+@config_dataclass
+class BaseConfig:
+    """Fields every algorithm has. Subclasses add their own and a `PRESETS` table."""
+
+    # --- structure (static) ---
+    env: str = static("CartPole-v1", ENV_NAME, "gymnax environment name")
+    env_params: tuple = static((), ENV_PARAMS, "overrides of the environment's params, as (name, value) pairs")
+    num_envs: int = static(4, POSITIVE_INT, "parallel environments")
+    num_steps: int = static(128, POSITIVE_INT, "steps per environment per iteration")
+    total_timesteps: int = static(500_000, POSITIVE_INT, "environment steps over the whole run")
+    network: NetworkConfig = static(
+        NetworkConfig(), IS_NETWORK_CONFIG, "the policy network (its fields are given flat: network, hidden_sizes, ...)"
+    )
     anneal_lr: bool = static(True, BOOL, "decay the learning rate linearly to zero")
     normalize_observations: bool = static(False, BOOL, "standardise observations with running statistics")
     scale_rewards: bool = static(False, BOOL, "divide rewards by the running std of the discounted return")
@@ -156,27 +241,7 @@ class BaseConfig:
     RECURRENT_NETWORKS: ClassVar[bool] = False
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
-            rule = field.metadata.get("rule")
-            value = getattr(self, field.name)
-            if rule is None:
-                continue
-            if field.metadata.get("pytree_node", True):
-                if isinstance(value, str):
-                    raise ValueError(f"{field.name}: {rule.text}, got the string {value!r}")
-                if value is None or isinstance(value, (list, tuple, dict)):
-                    # A numeric leaf must be a number or an array; None (or a container) would
-                    # only fail later, inside `train`.
-                    raise ValueError(f"{field.name}: must be a number or an array of numbers, got {value!r}")
-                value = _concrete_numeric(value)
-                if value is None:
-                    continue
-                if not np.all(np.isfinite(value)):
-                    raise ValueError(f"{field.name}: must be finite, got {value}")
-            if not rule.holds(value):
-                close = suggest(value, gymnax.registered_envs) if rule is ENV_NAME and isinstance(value, str) else []
-                hint = f" (did you mean {', '.join(close)}?)" if close else ""
-                raise ValueError(f"{field.name}: {rule.text}, got {value!r}{hint}")
+        check_fields(self)
         self.check()
 
     def check(self):
@@ -186,15 +251,12 @@ class BaseConfig:
                 f"total_timesteps: must be at least num_envs * num_steps = {self.batch_size} "
                 f"(one iteration), got {self.total_timesteps}"
             )
-        if self.d_model % self.num_heads:
-            raise ValueError(f"d_model: must be divisible by num_heads = {self.num_heads} (each head gets "
-                             f"d_model / num_heads dimensions), got {self.d_model}")
         # Every algorithm that cuts its batch into minibatches needs equal ones.
         num_minibatches = self.minibatches
         if self.recurrent:
             if not self.RECURRENT_NETWORKS:
                 raise ValueError(
-                    f"network: {self.network!r} is recurrent, which {type(self).__module__.rsplit('.', 1)[-1]} "
+                    f"network: {self.network.kind!r} is recurrent, which {type(self).__module__.rsplit('.', 1)[-1]} "
                     f"does not support "
                     f"(recurrent networks work with every algorithm but trpo); use network='mlp'"
                 )
@@ -208,15 +270,16 @@ class BaseConfig:
             raise ValueError(
                 f"num_minibatches: must divide num_envs * num_steps = {self.batch_size}, got {num_minibatches}"
             )
-        if self.env_params or self.torso == "cnn" or self.log_std_init != 0.0:
+        network = self.network
+        if self.env_params or network.torso == "cnn" or network.log_std_init != 0.0:
             env, env_params = make_env(  # validates the parameter names
                 self.env, **dict(self.env_params))
-            if self.log_std_init != 0.0 and is_discrete(env, env_params):
+            if network.log_std_init != 0.0 and is_discrete(env, env_params):
                 raise ValueError(
                     f"log_std_init: sets the Gaussian policy's initial σ, but {self.env}'s actions are discrete "
-                    f"(leave it at 0.0), got {self.log_std_init!r}"
+                    f"(leave it at 0.0), got {network.log_std_init!r}"
                 )
-            if self.torso == "cnn":
+            if network.torso == "cnn":
                 shape = env.observation_space(env_params).shape
                 if len(shape) != 3:
                     raise ValueError(f"torso: 'cnn' needs image observations [H, W, C]; {self.env}'s are {shape}")
@@ -224,7 +287,7 @@ class BaseConfig:
     @property
     def recurrent(self) -> bool:
         """Whether `network` names a recurrent network (learning then replays sequences)."""
-        return NETWORKS[self.network].recurrent
+        return self.network.recurrent
 
     # --- derived sizes ---
     @property
@@ -249,7 +312,28 @@ class BaseConfig:
 
     @classmethod
     def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
+        """Every field's name as configs, presets, the command line and config.json spell it:
+        the network's fields flat, in place of `network`."""
+        names = []
+        for field in dataclasses.fields(cls):
+            names.extend(NETWORK_FIELDS if field.name == "network" else [field.name])
+        return names
+
+    @classmethod
+    def field_specs(cls) -> dict[str, dataclasses.Field]:
+        """Flat name -> the dataclass field that holds it (default, rule and doc in its metadata)."""
+        network_fields = {f.name: f for f in dataclasses.fields(NetworkConfig)}
+        return {
+            name: network_fields[NETWORK_FIELDS[name]] if name in NETWORK_FIELDS else cls.__dataclass_fields__[name]
+            for name in cls.field_names()
+        }
+
+    def flat_fields(self) -> dict[str, Any]:
+        """The config as flat name -> value, in `field_names` order (what config.json holds)."""
+        return {
+            name: getattr(self.network, NETWORK_FIELDS[name]) if name in NETWORK_FIELDS else getattr(self, name)
+            for name in self.field_names()
+        }
 
     @classmethod
     def make(cls, **fields):
@@ -271,7 +355,7 @@ class BaseConfig:
         return cls.make(**{"env": env_name, **cls.PRESETS.get(env_name, {}), **overrides})
 
 
-@struct.dataclass
+@config_dataclass
 class ActorCriticConfig(BaseConfig):
     """Fields of the methods that learn from GAE advantages with the shared actor-critic
     loss, `learning.actor_critic_loss` (A2C, PPO, PPO-KL)."""
@@ -284,7 +368,7 @@ class ActorCriticConfig(BaseConfig):
     vf_coef: float = hyper(0.5, NON_NEGATIVE, "value loss coefficient")
 
 
-@struct.dataclass
+@config_dataclass
 class EpochsConfig(ActorCriticConfig):
     """An actor-critic that reuses each batch for several epochs of minibatches (PPO, PPO-KL)."""
 
@@ -295,7 +379,7 @@ class EpochsConfig(ActorCriticConfig):
     steps_per_iteration = property(lambda self: self.update_epochs * self.num_minibatches)
 
 
-@struct.dataclass
+@config_dataclass
 class EpisodicConfig(BaseConfig):
     """Fields of the Monte-Carlo methods, which reset every environment each iteration
     and learn from whole episodes (`pgjax.rollout.rollout_episodes`)."""
@@ -324,7 +408,7 @@ class EpisodicConfig(BaseConfig):
                                  f"environments and with them the running statistics)")
 
 
-@struct.dataclass
+@config_dataclass
 class GroupConfig(EpisodicConfig):
     """Episodes in groups of `group_size` that start from one shared initial state
     (RLOO, GRPO): `num_envs = num_groups · group_size`."""

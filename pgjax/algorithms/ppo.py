@@ -12,12 +12,12 @@ from flax import struct
 
 from pgjax import losses
 from pgjax.algorithms import acting, build, learning, presets, scan
-from pgjax.algorithms.config import BOOL, POSITIVE, EpochsConfig, hyper, static
+from pgjax.algorithms.config import config_dataclass, BOOL, POSITIVE, EpochsConfig, hyper, static
 from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
 
 
-@struct.dataclass
+@config_dataclass
 class Config(EpochsConfig):
     clip_value: bool = static(True, BOOL, "clip the value update around the old values by clip_eps")
     clip_eps: float = hyper(0.2, POSITIVE, "surrogate clip range ε")

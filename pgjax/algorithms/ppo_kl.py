@@ -20,7 +20,7 @@ from flax import struct
 
 from pgjax import losses
 from pgjax.algorithms import acting, build, learning, presets, scan
-from pgjax.algorithms.config import NON_NEGATIVE, POSITIVE, EpochsConfig, hyper
+from pgjax.algorithms.config import config_dataclass, NON_NEGATIVE, POSITIVE, EpochsConfig, hyper
 from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 
 
@@ -30,7 +30,7 @@ class TrainState(build.TrainState):
     kl_coef: chex.Array  # β for the coming iteration
 
 
-@struct.dataclass
+@config_dataclass
 class Config(EpochsConfig):
     target_kl: float = hyper(0.01, POSITIVE, "KL(π_old ‖ π) per iteration that the adaptive β aims for")
     init_kl_coef: float = hyper(1.0, POSITIVE, "β at the first iteration")

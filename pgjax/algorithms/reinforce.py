@@ -22,7 +22,7 @@ from flax import struct
 
 from pgjax.advantages import masked_normalize
 from pgjax.algorithms import acting, build, episodic, presets, scan
-from pgjax.algorithms.config import BOOL, NON_NEGATIVE, EpisodicConfig, Rule, hyper, static
+from pgjax.algorithms.config import config_dataclass, BOOL, NON_NEGATIVE, EpisodicConfig, Rule, hyper, static
 from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
 
@@ -30,7 +30,7 @@ RETURN_TYPES = ("episode", "reward_to_go")
 BASELINES = ("none", "batch_mean", "value")
 
 
-@struct.dataclass
+@config_dataclass
 class Config(EpisodicConfig):
     return_type: str = static(
         "reward_to_go", Rule(lambda v: v in RETURN_TYPES, f"must be one of {', '.join(RETURN_TYPES)}"),

@@ -18,12 +18,12 @@ from flax import struct
 
 from pgjax.advantages import leave_one_out_baseline
 from pgjax.algorithms import acting, build, episodic, presets, scan
-from pgjax.algorithms.config import GroupConfig
+from pgjax.algorithms.config import config_dataclass, GroupConfig
 from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
 
 
-@struct.dataclass
+@config_dataclass
 class Config(GroupConfig):
     PRESETS = presets.RLOO
 

@@ -24,12 +24,12 @@ from jax.flatten_util import ravel_pytree
 from pgjax import losses, optim
 from pgjax.advantages import normalize
 from pgjax.algorithms import acting, build, learning, presets, scan
-from pgjax.algorithms.config import BOOL, OPEN_UNIT_INTERVAL, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, BaseConfig, hyper, static
+from pgjax.algorithms.config import config_dataclass, BOOL, OPEN_UNIT_INTERVAL, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, BaseConfig, hyper, static
 from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
 from pgjax.networks import ActorCriticParams, FeedForward
 
-@struct.dataclass
+@config_dataclass
 class Config(BaseConfig):
     update_epochs: int = static(5, POSITIVE_INT, "critic passes over each batch")
     num_minibatches: int = static(4, POSITIVE_INT, "critic minibatches per pass")

@@ -18,7 +18,7 @@ NetworkFactory = Callable[..., Any]
 
 @dataclasses.dataclass(frozen=True)
 class NetworkKind:
-    factory: NetworkFactory  # (action_dim, discrete, obs_ndim, config) -> network
+    factory: NetworkFactory  # (action_dim, discrete, obs_ndim, network_config) -> network
     recurrent: bool
     # The factory takes the observation's shape (a tuple) in place of its number of axes.
     obs_shape: bool = False
@@ -32,21 +32,24 @@ NETWORKS: dict[str, NetworkKind] = {
 
 
 def register_network(name: str, factory: NetworkFactory, recurrent: bool, obs_shape: bool = False) -> None:
-    """Make `network=name` build `factory(action_dim, discrete, obs_ndim, config)`, an object
-    with the interface of `pgjax.networks.interface` (`factory(action_dim, discrete, obs_shape,
-    config)` with `obs_shape=True`). `recurrent` says whether its carry is a real memory
-    (learning then replays whole environment sequences). A factory for continuous actions
-    should start its Gaussian at `config.log_std_init`, as the built-in ones do."""
+    """Make `network=name` build `factory(action_dim, discrete, obs_ndim, network_config)`, an
+    object with the interface of `pgjax.networks.interface` (`factory(action_dim, discrete,
+    obs_shape, network_config)` with `obs_shape=True`); `network_config` is the config's
+    `network` (`pgjax.algorithms.config.NetworkConfig`: `hidden_sizes`, `activation`, …).
+    `recurrent` says whether its carry is a real memory (learning then replays whole
+    environment sequences). A factory for continuous actions should start its Gaussian at
+    `network_config.log_std_init`, as the built-in ones do."""
     if name in NETWORKS:
         raise ValueError(f"network: {name!r} is already registered")
     NETWORKS[name] = NetworkKind(factory, recurrent, obs_shape)
 
 
-def make_network(config, observation_space, action_space):
-    """The network `config.network` names, sized for these observation and action spaces
-    (gymnax spaces: a `Discrete` action space gives a categorical policy, a `Box` a Gaussian)."""
+def make_network(network_config, observation_space, action_space):
+    """The network `network_config` (a config's `network`) describes, sized for these observation
+    and action spaces (gymnax spaces: a `Discrete` action space gives a categorical policy, a
+    `Box` a Gaussian)."""
     discrete = isinstance(action_space, spaces.Discrete)
     obs_shape = tuple(observation_space.shape)
     action_dim = action_space.n if discrete else action_space.shape[0]
-    kind = NETWORKS[config.network]
-    return kind.factory(action_dim, discrete, obs_shape if kind.obs_shape else len(obs_shape), config)
+    kind = NETWORKS[network_config.kind]
+    return kind.factory(action_dim, discrete, obs_shape if kind.obs_shape else len(obs_shape), network_config)

@@ -268,7 +268,7 @@ class Transformer:
 
 def transformer_network(action_dim, discrete, obs_shape, config) -> Transformer:
     """The `network="transformer"` factory (`pgjax.networks.registry`, with
-    `obs_shape=True`): sized by `config.d_model`, `num_layers`, `num_heads`, `max_len`."""
+    `obs_shape=True`): sized by the network config's `d_model`, `num_layers`, `num_heads`, `max_len`."""
     if len(obs_shape) != 2 or not discrete:
         raise ValueError(f"network: 'transformer' needs one-hot token observations [L, vocab] and discrete "
                          f"actions (the token tasks, pgjax.envs.tokens), got observations of shape "
