@@ -12,14 +12,20 @@ PPO's many epochs over one large batch.
 
 from __future__ import annotations
 
-from flax import struct
-
 from pgjax import losses
 from pgjax.algorithms import acting, build, learning, presets, scan
-from pgjax.algorithms.config import config_dataclass, BOOL, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, ActorCriticConfig, hyper, static
-from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
-
+from pgjax.algorithms.config import (
+    BOOL,
+    POSITIVE,
+    POSITIVE_INT,
+    UNIT_INTERVAL,
+    ActorCriticConfig,
+    config_dataclass,
+    hyper,
+    static,
+)
+from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 
 
 @config_dataclass

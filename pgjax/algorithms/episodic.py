@@ -13,8 +13,7 @@ import chex
 
 from pgjax import losses
 from pgjax.advantages import discounted_returns
-from pgjax.algorithms.build import Setup, TrainState
-from pgjax.algorithms.build import current_learning_rate
+from pgjax.algorithms.build import Setup, TrainState, current_learning_rate
 from pgjax.algorithms.learning import Batch, gradient_step, laid_out, replay
 from pgjax.losses import aggregation_scale
 

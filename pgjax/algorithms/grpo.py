@@ -32,7 +32,17 @@ from flax import struct
 from pgjax import losses
 from pgjax.advantages import group_normalized_advantages, masked_normalize
 from pgjax.algorithms import acting, build, episodic, learning, presets, scan
-from pgjax.algorithms.config import config_dataclass, BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, GroupConfig, hyper, one_of, static
+from pgjax.algorithms.config import (
+    BOOL,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    GroupConfig,
+    config_dataclass,
+    hyper,
+    one_of,
+    static,
+)
 from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.losses import KL_ESTIMATORS, clip_statistics, kl_estimate
 

@@ -8,13 +8,18 @@ with GAE, then take `update_epochs × num_minibatches` Adam steps on
 
 from __future__ import annotations
 
-from flax import struct
-
 from pgjax import losses
 from pgjax.algorithms import acting, build, learning, presets, scan
-from pgjax.algorithms.config import config_dataclass, BOOL, POSITIVE, EpochsConfig, hyper, static
-from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
+from pgjax.algorithms.config import (
+    BOOL,
+    POSITIVE,
+    EpochsConfig,
+    config_dataclass,
+    hyper,
+    static,
+)
+from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 
 
 @config_dataclass

@@ -20,9 +20,14 @@ from flax import struct
 
 from pgjax import losses
 from pgjax.algorithms import acting, build, learning, presets, scan
-from pgjax.algorithms.config import config_dataclass, NON_NEGATIVE, POSITIVE, EpochsConfig, hyper
+from pgjax.algorithms.config import (
+    NON_NEGATIVE,
+    POSITIVE,
+    EpochsConfig,
+    config_dataclass,
+    hyper,
+)
 from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
-
 
 
 @struct.dataclass

@@ -18,13 +18,20 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
 from pgjax.advantages import masked_normalize
 from pgjax.algorithms import acting, build, episodic, presets, scan
-from pgjax.algorithms.config import config_dataclass, BOOL, NON_NEGATIVE, EpisodicConfig, Rule, hyper, static
-from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
+from pgjax.algorithms.config import (
+    BOOL,
+    NON_NEGATIVE,
+    EpisodicConfig,
+    Rule,
+    config_dataclass,
+    hyper,
+    static,
+)
+from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 
 RETURN_TYPES = ("episode", "reward_to_go")
 BASELINES = ("none", "batch_mean", "value")

@@ -14,13 +14,12 @@ critic and keeps the estimator unbiased. One Adam step on
 from __future__ import annotations
 
 import jax.numpy as jnp
-from flax import struct
 
 from pgjax.advantages import leave_one_out_baseline
 from pgjax.algorithms import acting, build, episodic, presets, scan
-from pgjax.algorithms.config import config_dataclass, GroupConfig
-from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
+from pgjax.algorithms.config import GroupConfig, config_dataclass
+from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 
 
 @config_dataclass

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import io_callback
 
+
 def sweepable_fields(config) -> list[str]:
     """Fields of `config` that may differ between runs of one program: the numeric
     (`hyper`) ones, which are traced leaves."""

@@ -18,16 +18,26 @@ the critic's.
 from __future__ import annotations
 
 import jax
-from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from pgjax import losses, optim
 from pgjax.advantages import normalize
 from pgjax.algorithms import acting, build, learning, presets, scan
-from pgjax.algorithms.config import config_dataclass, BOOL, OPEN_UNIT_INTERVAL, POSITIVE, POSITIVE_INT, UNIT_INTERVAL, BaseConfig, hyper, static
-from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.algorithms.build import TrainState
+from pgjax.algorithms.config import (
+    BOOL,
+    OPEN_UNIT_INTERVAL,
+    POSITIVE,
+    POSITIVE_INT,
+    UNIT_INTERVAL,
+    BaseConfig,
+    config_dataclass,
+    hyper,
+    static,
+)
+from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.networks import ActorCriticParams, FeedForward
+
 
 @config_dataclass
 class Config(BaseConfig):

@@ -23,7 +23,13 @@ import jax.numpy as jnp
 from gymnax.environments import spaces
 
 from pgjax.envs import memory, tokens  # noqa: F401  (register the memory and token tasks with gymnax)
-from pgjax.envs.wrappers import ClipAction, EpisodeStatistics, NormalizeObservation, RunningMeanStd, ScaleReward
+from pgjax.envs.wrappers import (
+    ClipAction,
+    EpisodeStatistics,
+    NormalizeObservation,
+    RunningMeanStd,
+    ScaleReward,
+)
 
 
 def make_env(name: str, **param_overrides: Any):

@@ -6,9 +6,22 @@ from pgjax.networks.gru import Recurrent, RecurrentActorCritic
 from pgjax.networks.initializers import orthogonal
 from pgjax.networks.interface import Network
 from pgjax.networks.mlp import (
-    ACTIVATIONS, TORSOS, ActorCritic, ActorCriticParams, CNNTorso, Conv3x3, FeedForward, LogStd, MLPTorso,
+    ACTIVATIONS,
+    TORSOS,
+    ActorCritic,
+    ActorCriticParams,
+    CNNTorso,
+    Conv3x3,
+    FeedForward,
+    LogStd,
+    MLPTorso,
 )
-from pgjax.networks.registry import NETWORKS, NetworkKind, make_network, register_network
+from pgjax.networks.registry import (
+    NETWORKS,
+    NetworkKind,
+    make_network,
+    register_network,
+)
 from pgjax.networks.transformer import CausalTransformer, KVCache, Transformer
 
 __all__ = [
