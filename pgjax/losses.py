@@ -20,21 +20,13 @@ from __future__ import annotations
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from pgjax.checks import check_choice, check_positive
 
 sg = jax.lax.stop_gradient
 
 KL_ESTIMATORS = ("k1", "k2", "k3")
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
-
-
-def check_positive(name: str, value: chex.Numeric) -> None:
-    """Raise `ValueError` naming `name` if `value` is concrete and not > 0. Traced values
-    (inside `jit`/`vmap`) cannot be inspected and pass; configs check them at construction."""
-    if isinstance(value, jax.core.Tracer):
-        return
-    if not np.all(np.asarray(value) > 0):
-        raise ValueError(f"{name}: must be > 0, got {value!r}")
 
 
 def masked_mean(values: chex.Array, mask: chex.Array | None = None) -> chex.Array:
@@ -169,11 +161,6 @@ def adaptive_kl_coef(
     kl_coef = jnp.asarray(kl_coef, jnp.float32)
     grown = jnp.where(kl > tolerance * target_kl, kl_coef * factor, kl_coef)
     return jnp.clip(jnp.where(kl < target_kl / tolerance, kl_coef / factor, grown), *bounds)
-
-
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}: must be one of {', '.join(choices)}, got {value!r}")
 
 
 def kl_estimate(log_prob: chex.Array, ref_log_prob: chex.Array, estimator: str = "k3") -> chex.Array:

@@ -22,6 +22,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from pgjax.checks import check_positive_int
+
 Matvec = Callable[[chex.Array], chex.Array]
 
 
@@ -40,8 +42,7 @@ def conjugate_gradient(
     Args: `matvec` maps `[n] -> [n]`; `b` `[n]`. Returns `x` `[n]`.
     """
     chex.assert_rank(b, 1)
-    if num_iterations < 1:
-        raise ValueError(f"num_iterations: must be a positive integer, got {num_iterations}")
+    check_positive_int("num_iterations", num_iterations)
 
     def iteration(_, carry):
         x, residual, direction, residual_sq = carry
@@ -122,8 +123,7 @@ def backtracking_line_search(
     """
     chex.assert_rank(params, 1)
     chex.assert_equal_shape([params, full_step])
-    if num_steps < 1:
-        raise ValueError(f"num_steps: must be a positive integer, got {num_steps}")
+    check_positive_int("num_steps", num_steps)
 
     def searching(carry):
         k, _, accepted = carry

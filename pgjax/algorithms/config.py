@@ -37,7 +37,6 @@ from pgjax.algorithms.fields import (  # noqa: F401  (the rules, re-exported for
     UNIT_INTERVAL,
     Rule,
     check_fields,
-    check_positive_int,
     hyper,
     one_of,
     static,

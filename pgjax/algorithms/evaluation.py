@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from pgjax.algorithms.build import TrainState, build
-from pgjax.algorithms.config import check_positive_int
+from pgjax.checks import check_positive_int
 from pgjax.envs.tokens import TOKEN_TASKS, TokenTask
 
 

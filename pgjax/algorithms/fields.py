@@ -21,6 +21,7 @@ import jax
 import numpy as np
 from flax import struct
 
+from pgjax.checks import is_int
 from pgjax.networks import ACTIVATIONS, NETWORKS
 
 
@@ -32,21 +33,11 @@ class Rule:
     text: str
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-POSITIVE_INT = Rule(lambda v: _is_int(v) and v > 0, "must be a positive integer")
-
-
-def check_positive_int(name: str, value) -> None:
-    """Raise `ValueError` naming `name` unless `value` is a positive integer (not a bool)."""
-    if not POSITIVE_INT.holds(value):
-        raise ValueError(f"{name}: {POSITIVE_INT.text}, got {value!r}")
+POSITIVE_INT = Rule(lambda v: is_int(v) and v > 0, "must be a positive integer")
 BOOL = Rule(lambda v: isinstance(v, (bool, np.bool_)), "must be True or False")
 ENV_NAME = Rule(lambda v: v in gymnax.registered_envs, "must be a gymnax-registered environment (see `pgjax list`)")
 HIDDEN_SIZES = Rule(
-    lambda v: isinstance(v, tuple) and len(v) > 0 and all(_is_int(s) and s > 0 for s in v),
+    lambda v: isinstance(v, tuple) and len(v) > 0 and all(is_int(s) and s > 0 for s in v),
     "must be a non-empty tuple of positive integers",
 )
 ACTIVATION = Rule(lambda v: v in ACTIVATIONS, f"must be one of {', '.join(ACTIVATIONS)}")

@@ -31,7 +31,15 @@ from flax import struct
 
 from pgjax import losses
 from pgjax.advantages import group_normalized_advantages, masked_normalize
-from pgjax.algorithms import acting, build, episodic, learning, presets, scan
+from pgjax.algorithms import (
+    acting,
+    build,
+    episodic,
+    evaluation,
+    learning,
+    presets,
+    scan,
+)
 from pgjax.algorithms.config import (
     BOOL,
     NON_NEGATIVE,
@@ -43,7 +51,6 @@ from pgjax.algorithms.config import (
     one_of,
     static,
 )
-from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.losses import KL_ESTIMATORS, clip_statistics, kl_estimate
 
 BASELINES = ("group", "batch")
@@ -148,4 +155,6 @@ def update(config: Config, state: TrainState):
     return acting.finish_iteration(config, state, episodes, learn_metrics)
 
 
+# The rest of the protocol (`pgjax.runs.protocol.Algorithm`), shared by every algorithm.
 train, train_batch = scan.entry_points(init, update)
+evaluate = evaluation.evaluate

@@ -9,7 +9,7 @@ with GAE, then take `update_epochs × num_minibatches` Adam steps on
 from __future__ import annotations
 
 from pgjax import losses
-from pgjax.algorithms import acting, build, learning, presets, scan
+from pgjax.algorithms import acting, build, evaluation, learning, presets, scan
 from pgjax.algorithms.build import TrainState
 from pgjax.algorithms.config import (
     BOOL,
@@ -19,7 +19,6 @@ from pgjax.algorithms.config import (
     hyper,
     static,
 )
-from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 
 
 @config_dataclass
@@ -51,4 +50,6 @@ def update(config: Config, state: TrainState):
     return acting.finish_iteration(config, state, trajectory, learn_metrics)
 
 
+# The rest of the protocol (`pgjax.runs.protocol.Algorithm`), shared by every algorithm.
 train, train_batch = scan.entry_points(init, update)
+evaluate = evaluation.evaluate

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from pgjax import losses
-from pgjax.algorithms import acting, build, learning, presets, scan
+from pgjax.algorithms import acting, build, evaluation, learning, presets, scan
 from pgjax.algorithms.config import (
     NON_NEGATIVE,
     POSITIVE,
@@ -27,7 +27,6 @@ from pgjax.algorithms.config import (
     config_dataclass,
     hyper,
 )
-from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 
 
 @struct.dataclass
@@ -74,4 +73,6 @@ def update(config: Config, state: TrainState):
     )
 
 
+# The rest of the protocol (`pgjax.runs.protocol.Algorithm`), shared by every algorithm.
 train, train_batch = scan.entry_points(init, update)
+evaluate = evaluation.evaluate

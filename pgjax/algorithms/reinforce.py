@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from pgjax.advantages import masked_normalize
-from pgjax.algorithms import acting, build, episodic, presets, scan
+from pgjax.algorithms import acting, build, episodic, evaluation, presets, scan
 from pgjax.algorithms.build import TrainState
 from pgjax.algorithms.config import (
     BOOL,
@@ -31,7 +31,6 @@ from pgjax.algorithms.config import (
     hyper,
     static,
 )
-from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 
 RETURN_TYPES = ("episode", "reward_to_go")
 BASELINES = ("none", "batch_mean", "value")
@@ -84,4 +83,6 @@ def update(config: Config, state: TrainState):
     return acting.finish_iteration(config, state, episodes, learn_metrics)
 
 
+# The rest of the protocol (`pgjax.runs.protocol.Algorithm`), shared by every algorithm.
 train, train_batch = scan.entry_points(init, update)
+evaluate = evaluation.evaluate

@@ -16,10 +16,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from pgjax.advantages import leave_one_out_baseline
-from pgjax.algorithms import acting, build, episodic, presets, scan
+from pgjax.algorithms import acting, build, episodic, evaluation, presets, scan
 from pgjax.algorithms.build import TrainState
 from pgjax.algorithms.config import GroupConfig, config_dataclass
-from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 
 
 @config_dataclass
@@ -43,4 +42,6 @@ def update(config: Config, state: TrainState):
     return acting.finish_iteration(config, state, episodes, learn_metrics)
 
 
+# The rest of the protocol (`pgjax.runs.protocol.Algorithm`), shared by every algorithm.
 train, train_batch = scan.entry_points(init, update)
+evaluate = evaluation.evaluate

@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import io_callback
 
+from pgjax.checks import check_positive_int
+
 
 def sweepable_fields(config) -> list[str]:
     """Fields of `config` that may differ between runs of one program: the numeric
@@ -68,8 +70,7 @@ def _report(callback: Callable, block):
 def block_length(num_iterations: int, report_every: int) -> int:
     """The iterations run between two reports: the largest divisor of `num_iterations` that is
     at most `report_every`, so that every block is the same compiled loop."""
-    if not isinstance(report_every, (int, np.integer)) or isinstance(report_every, bool) or report_every < 1:
-        raise ValueError(f"report_every: must be a positive integer, got {report_every!r}")
+    check_positive_int("report_every", report_every)
     return max(k for k in range(1, min(report_every, max(num_iterations, 1)) + 1) if num_iterations % k == 0)
 
 

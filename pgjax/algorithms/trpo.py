@@ -22,7 +22,7 @@ from jax.flatten_util import ravel_pytree
 
 from pgjax import losses, optim
 from pgjax.advantages import normalize
-from pgjax.algorithms import acting, build, learning, presets, scan
+from pgjax.algorithms import acting, build, evaluation, learning, presets, scan
 from pgjax.algorithms.build import TrainState
 from pgjax.algorithms.config import (
     BOOL,
@@ -35,7 +35,6 @@ from pgjax.algorithms.config import (
     hyper,
     static,
 )
-from pgjax.algorithms.evaluation import evaluate  # noqa: F401  (part of the protocol)
 from pgjax.networks import ActorCriticParams, FeedForward
 
 
@@ -128,4 +127,6 @@ def update(config: Config, state: TrainState):
     )
 
 
+# The rest of the protocol (`pgjax.runs.protocol.Algorithm`), shared by every algorithm.
 train, train_batch = scan.entry_points(init, update)
+evaluate = evaluation.evaluate

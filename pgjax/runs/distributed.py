@@ -38,6 +38,8 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from pgjax.checks import check_positive_int
+
 RUN_AXIS = "runs"
 
 
@@ -203,8 +205,7 @@ class RunSharding:
     def __post_init__(self):
         if len(self.mesh.axis_names) != 1:
             raise ValueError(f"mesh: must be 1-D (one axis for runs), got axes {self.mesh.axis_names}")
-        if self.num_runs <= 0:
-            raise ValueError(f"num_runs: must be a positive integer, got {self.num_runs}")
+        check_positive_int("num_runs", self.num_runs)
         check_runs_per_process(self.num_runs, self.mesh)
 
     @property

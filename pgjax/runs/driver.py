@@ -27,8 +27,15 @@ import numpy as np
 from jax.sharding import Mesh
 
 from pgjax.algorithms import scan
+from pgjax.checks import check_positive_int
 from pgjax.runs import checkpoint
-from pgjax.runs.distributed import RunSharding, broadcast_flag, global_mesh, is_primary, wait_until_ready
+from pgjax.runs.distributed import (
+    RunSharding,
+    broadcast_flag,
+    global_mesh,
+    is_primary,
+    wait_until_ready,
+)
 
 
 class OneRun:
@@ -175,8 +182,7 @@ def train_with_checkpoints(
     returns True, training stops at the end of that block, which is checkpointed; the result
     then holds the iterations done (resume continues from there).
     """
-    if not isinstance(every_iterations, (int, np.integer)) or isinstance(every_iterations, bool) or every_iterations <= 0:
-        raise ValueError(f"every_iterations: must be a positive integer, got {every_iterations!r}")
+    check_positive_int("every_iterations", every_iterations)
     num_runs = checkpoint.num_runs_of(key)
     existing = checkpoint.latest_step(run_dir)
     if existing is not None and not resume:
