@@ -38,9 +38,8 @@ class Conv3x3(nn.Module):
     matrix product over the nine shifted copies of the image (im2col).
 
     The same parameters (`kernel [3, 3, C, features]`, `bias [features]`) and the same
-    numbers up to float rounding; on CPU, with XLA's convolution kernels for these small
-    images a whole PPO iteration on Breakout-MinAtar ran 4–6× slower than with the matrix
-    product (benchmarks/minatar.md).
+    numbers up to float rounding; on CPU, XLA's convolution kernels are much slower for
+    such small images than one matrix product (the figures: benchmarks/minatar.md).
     """
 
     features: int

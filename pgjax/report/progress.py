@@ -5,10 +5,9 @@ the callback while the next block runs (`pgjax.runs.driver.run_reported`); the a
 request. Whatever the host does there longer than a block delays the next dispatch, so
 `Progress` takes a whole block at once (`report_block`), only queues it, checks it for NaN and
 answers with the stop request as it stands; a worker thread writes the metric files and moves
-the bar. Per block, not per iteration: on a 2-core CPU the host's work takes its time from the
-compiled program, and done per iteration it took host CPU worth 7 % of a CartPole run's time,
-per block 0.6 % (benchmarks/progress_cost.md). `close()` drains the queue, so no row is lost
-when a run ends or is stopped.
+the bar. Per block, not per iteration: on a CPU the host's work takes its time from the
+compiled program (what that costs: studies/progress_cost.md). `close()` drains the queue, so
+no row is lost when a run ends or is stopped.
 """
 
 from __future__ import annotations
@@ -23,9 +22,9 @@ from pgjax.report.divergence import NAN_UNTIL_FIRST_EPISODE
 from pgjax.report.sinks import MetricsLogger
 
 # Env steps (all runs together) between two reports to the host, and the most iterations one
-# block may hold: each block is a call of a compiled program from the host, which costs a
-# few milliseconds of the device's time (benchmarks/progress_cost.md); 32k steps take about
-# 0.15-0.4 s on a 2-core CPU, so the bar and Ctrl-C still answer within a fraction of a second.
+# block may hold: each block is a call of a compiled program from the host, which costs the
+# device time (studies/progress_cost.md), while blocks short enough keep the bar and Ctrl-C
+# answering within a fraction of a second.
 STEPS_PER_REPORT = 32_768
 MAX_REPORT_EVERY = 64
 

@@ -136,8 +136,9 @@ def run_reported(runner, state, num_iterations: int, block: int, callback: Calla
         state, metrics = pending
         if index + 1 < num_blocks:
             pending = runner.run(state, block)  # queued now: the device need not wait for the host
-        # A block lasts about 0.1 s, so a blocking wait delays Ctrl-C by no more than that; one
-        # block for the whole run (no callback) is waited for in Python, so signals get through.
+        # A block is short (`pgjax.report.progress.report_every`), so a blocking wait delays Ctrl-C
+        # by no more than one block; one block for the whole run (no callback) is waited for in
+        # Python, so signals get through.
         metrics = runner.host_metrics(wait_until_ready(metrics) if num_blocks == 1 else jax.block_until_ready(metrics))
         parts.append(metrics)
         stop = callback is not None and is_primary() and scan.hand_block(callback, metrics)
