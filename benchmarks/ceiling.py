@@ -41,7 +41,7 @@ def env_loop(env_name: str, num_envs: int, num_steps: int, with_policy: bool, sp
     returns the summed reward (so nothing is dead code). All keys are drawn before
     the scan, as `pgjax.rollout` does; `split_keys_in_scan=True` instead carries one
     key through the scan and splits it at every step (the alternative that
-    `benchmarks/profile_iteration.py` measures)."""
+    `studies/profile_iteration.py` measures)."""
     env, env_params = make_env(env_name)
     key = jax.random.PRNGKey(0)
     reset_key, loop_key, params_key = jax.random.split(key, 3)

@@ -1,6 +1,6 @@
 """Shared timing and reporting helpers for the benchmark scripts.
 
-Timing protocol (every figure in `benchmarks/`):
+Timing protocol (every figure in `benchmarks/` and `studies/`):
 - compile time is measured apart from run time, by compiling ahead of time:
   `jax.jit(f).lower(*args).compile()`; the returned executable then runs with no
   tracing or compilation inside the timed region;
@@ -208,16 +208,18 @@ def new_figure(width: float = 6.4, height: float = 4.0, ncols: int = 1):
     return figure, axes
 
 
-def save_figure(figure, name: str) -> str:
-    """Save as `benchmarks/<name>.png`; returns the markdown that shows it."""
+def save_figure(figure, name: str, folder: Path = BENCH_DIR) -> str:
+    """Save as `<folder>/<name>.png` (`benchmarks/` by default; a study passes `studies/`);
+    returns the markdown that shows it."""
     figure.tight_layout()
-    figure.savefig(BENCH_DIR / f"{name}.png", dpi=110)
+    figure.savefig(folder / f"{name}.png", dpi=110)
     return f"![{name}]({name}.png)\n"
 
 
-def write_section(name: str, markdown: str) -> str:
-    """Write `benchmarks/<name>.md` and return the markdown."""
-    (BENCH_DIR / f"{name}.md").write_text(markdown)
+def write_section(name: str, markdown: str, folder: Path = BENCH_DIR) -> str:
+    """Write `<folder>/<name>.md` (`benchmarks/` by default; a study passes `studies/`) and
+    return the markdown."""
+    (folder / f"{name}.md").write_text(markdown)
     return markdown
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 import pgjax
 from benchmarks import common
-from pgjax.report.plots import plot_learning_curves
+from pgjax.report import plot_learning_curves
 
 # (budget in env steps, return threshold for "time to threshold")
 TASKS = {"CartPole-v1": (1_000_000, 450.0), "Pendulum-v1": (1_000_000, -400.0)}

@@ -25,7 +25,7 @@ import numpy as np
 
 from benchmarks import common
 from pgjax import ppo
-from pgjax.report.statistics import iqm
+from pgjax.report import iqm
 
 HERE = pathlib.Path(__file__).parent
 DEFAULT_ROOT = 20261201

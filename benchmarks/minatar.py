@@ -3,7 +3,7 @@
     python -m benchmarks.minatar [--quick] [--steps 10000000] [--seeds 4] [--games ...] [--recipes ...] [--resume]
 
 For each of Asterix, Breakout, Freeway and SpaceInvaders (MinAtar, gymnax), PPO trains with
-the two recipes of `pgjax.algorithms.ppo.MINATAR_RECIPES`:
+the two recipes of `pgjax.algorithms.presets.MINATAR_RECIPES`:
 
 - `mlp`: gymnax-blines' (a 2×256 ReLU MLP on the flattened 10×10×C image, constant step
   size 5e-4, γ = 0.999, entropy bonus 0.01);
@@ -36,7 +36,7 @@ import numpy as np
 
 from benchmarks import common
 from pgjax import networks
-from pgjax.algorithms import ppo
+from pgjax.algorithms import ppo, presets
 
 # gymnax-blines PPO at 10M steps (its README's table).
 BLINES = {"Asterix-MinAtar": 15.0, "Breakout-MinAtar": 28.0, "Freeway-MinAtar": 58.0, "SpaceInvaders-MinAtar": 131.0}
@@ -46,7 +46,7 @@ LAST = 5  # iterations averaged for the final return
 
 
 def config_for(game: str, recipe: str, steps: int) -> ppo.Config:
-    return ppo.Config(**{**ppo.MINATAR_RECIPES[recipe], "env": game, "total_timesteps": steps})
+    return ppo.Config(**{**presets.MINATAR_RECIPES[recipe], "env": game, "total_timesteps": steps})
 
 
 def learn(game: str, recipe: str, steps: int, num_seeds: int) -> dict:
@@ -140,8 +140,8 @@ def main(argv=None) -> str:
     parser.add_argument("--quick", action="store_true", help="tiny budgets, for a smoke run (nothing stored)")
     parser.add_argument("--steps", type=int, default=10_000_000, help="env steps per seed")
     parser.add_argument("--seeds", type=int, default=4)
-    parser.add_argument("--games", default=",".join(ppo.MINATAR_GAMES))
-    parser.add_argument("--recipes", default=",".join(ppo.MINATAR_RECIPES))
+    parser.add_argument("--games", default=",".join(presets.MINATAR_GAMES))
+    parser.add_argument("--recipes", default=",".join(presets.MINATAR_RECIPES))
     parser.add_argument("--resume", action="store_true", help="keep the runs already in minatar.json")
     args = parser.parse_args(argv)
     steps, seeds = (2 * 64 * 128, 1) if args.quick else (args.steps, args.seeds)

@@ -7,7 +7,7 @@ For each (algorithm, environment) preset (`Config.for_env`), trains all seeds in
 program (`train_batch`, vmapped) from keys split off `jax.random.key(root)` (the presets
 were tuned on seeds 0-7 and 2024; the default root is none of them) and evaluates each
 trained agent on 32 fresh episodes with the stochastic policy. Per preset it reports the
-IQM of the per-seed returns with a 95 % stratified-bootstrap interval (`pgjax.report.statistics`,
+IQM of the per-seed returns with a 95 % stratified-bootstrap interval (`pgjax.report`,
 rliable's estimators), the mean, the worst seed, how many seeds reach the threshold, and
 the gymnax-blines PPO return as an external reference. Writes `benchmarks/presets.md`,
 the per-seed returns to `benchmarks/presets.json` (after every preset, so an interrupted
@@ -31,8 +31,8 @@ import numpy as np
 
 import pgjax
 from benchmarks import common, memory
-from pgjax.cli.main import parse_overrides
-from pgjax.report.statistics import iqm, performance_profile, stratified_bootstrap_ci
+from pgjax.algorithms import parse_overrides
+from pgjax.report import iqm, performance_profile, stratified_bootstrap_ci
 
 HERE = pathlib.Path(__file__).parent
 DEFAULT_ROOT = 20261201
@@ -232,7 +232,7 @@ def main(argv=None) -> str:
            "tune it")
         + ", in one vmapped program; each seed's score is the mean return of 32 evaluation episodes of the "
         "stochastic policy. IQM: the mean of the middle 50 % of the seeds, with a 95 % stratified-bootstrap "
-        "interval (10,000 resamples, `pgjax.report.statistics`). Wall seconds include compilation. "
+        "interval (10,000 resamples, `pgjax.report.stratified_bootstrap_ci`). Wall seconds include compilation. "
         "Performance profiles: `presets.png`.\n\n"
     )
     out.write_text(header + table + "\n")

@@ -7,15 +7,16 @@ Runs, in order: PPO throughput at the classic CartPole settings (`ppo_throughput
 the environment ceiling and PPO's share of it (`ceiling`), Stable-Baselines3 beside
 pgjax (`sb3_peer`), scaling with environments, seeds and time to solve
 (`scaling`), hyperparameter-sweep scaling (`sweep_scaling`, when that script is
-present), the profile of one PPO iteration (`profile_iteration`), one process vs
-two local ones (`multiprocess`), the progress callback's cost (`progress_cost`) and token
-generation with and without the transformer's key/value cache (`token_generation`) and the
-token-RL methods on three token tasks (`token_algorithms`). Each script
-also runs on its own (`python -m benchmarks.<name> [--quick]`) and writes
-`benchmarks/<name>.md` and PNGs; this one adds a header, a paragraph on what limits
-the speed (written from the measured figures) and joins them into the README.
-A section that fails is reported in the README with its error; the others still run,
-and the exit status is 1.
+present), one process vs two local ones (`multiprocess`) and the token-RL methods on
+three token tasks (`token_algorithms`). Each script also runs on its own
+(`python -m benchmarks.<name> [--quick]`) and writes `benchmarks/<name>.md` and PNGs;
+this one adds a header, a paragraph on what limits the speed (written from the measured
+figures) and joins them into the README. A section that fails is reported in the README
+with its error; the others still run, and the exit status is 1.
+
+The investigations that recorded a decision (the profile of one PPO iteration, the progress
+callback's cost, token generation with and without the key/value cache, ...) are studies,
+run on their own (`studies/README.md`); benchmarks never import them.
 """
 
 from __future__ import annotations
@@ -39,10 +40,7 @@ SECTIONS = (
     ("sb3_peer", "Stable-Baselines3 PPO vs pgjax PPO at SB3's defaults: env-steps/s, time to 475"),
     ("scaling", "env-steps/s vs parallel envs and vmapped seeds; time to solve CartPole with 1…256 seeds"),
     ("sweep_scaling", "hyperparameter sweeps: runs per program vs throughput"),
-    ("profile_iteration", "where one PPO iteration spends its time, and the optimisations measured"),
     ("multiprocess", "1 process x 4 CPU devices vs 2 local processes x 2 devices (--distributed)"),
-    ("progress_cost", "what pgjax train's progress callback costs against none, per iteration and in blocks"),
-    ("token_generation", "generated tokens/s of the causal transformer with and without its key/value cache"),
     ("token_algorithms", "PPO, GRPO, Dr. GRPO, REINFORCE++, RLOO, REINFORCE on three token tasks, 4 unseen seeds"),
 )
 EXTRA_VERSIONS = ("torch", "stable-baselines3", "gymnasium")
@@ -97,17 +95,6 @@ def _fmt_rate(x: float) -> str:
 def speed_limits(summary: dict) -> str:
     """The 'what limits the speed' paragraph, written from the figures of this run."""
     lines = []
-    profile = summary.get("profile", {})
-    for name, entry in profile.items():
-        shares = entry["shares"]
-        learn = next((v for k, v in shares.items() if k.startswith("learning")), None)
-        roll = next((v for k, v in shares.items() if k.startswith("rollout")), None)
-        gae = next((v for k, v in shares.items() if k.startswith("GAE")), None)
-        if learn is not None and roll is not None:
-            lines.append(f"At the {name} settings the learning epochs take {learn:.0%} of an iteration, the "
-                         f"rollout {roll:.0%}" + (f" and GAE {gae:.0%}" if gae is not None else "") + ": "
-                         + ("learning (minibatch forward + backward + Adam) dominates."
-                            if learn > roll else "collection dominates."))
     ceiling = summary.get("ceiling", {})
     if ceiling:
         parts = []
@@ -143,9 +130,11 @@ def speed_limits(summary: dict) -> str:
                      f"pgjax runs {summary['sb3_speedup']:.1f}× the env-steps/s: both do the same 320 small "
                      "gradient steps per 2048 env steps, and pgjax's are compiled into one XLA program "
                      "with the environment, without Python or PyTorch dispatch in between.")
+    studies = ("Where the time of one iteration goes (rollout against learning epochs, and the XLA kernels "
+               "behind them) is a study: `studies/profile_iteration.md` and `studies/kernel_profile.md`.")
     if not lines:
-        return "_No figures were collected in this run (sections failed)._\n"
-    return " ".join(lines) + "\n"
+        return f"_No figures were collected in this run (sections failed)._ {studies}\n"
+    return " ".join(lines) + f"\n\n{studies}\n"
 
 
 def header(quick: bool, started: str, load_start: float | None) -> str:
@@ -183,7 +172,22 @@ def header(quick: bool, started: str, load_start: float | None) -> str:
         "",
         "**Peers.** `python -m benchmarks.peers [--quick] [--peers rejax,sbx,sb3] [--sequential-runs K]` times pgjax PPO against Rejax 0.1.3, sbx-rl 0.28.0 (Stable-Baselines-Jax) and Stable-Baselines3 in one invocation, at the classic CartPole settings (pgjax's `Config.for_env(\"CartPole-v1\")` preset, checked field by field: 4 envs × 128 steps, 4 epochs × 4 minibatches, 64-64 tanh, 500k steps per seed), for 1 seed, 8 seeds and 1024 envs, each library's final return (64 evaluation episodes) beside its env-steps/s: `benchmarks/peers.md`. Rejax needs gymnax 0.0.9's four-value `step` and sbx pins its own stack, so on its first run the script creates a venv for each under `benchmarks/.peer_venvs/` (git-ignored) from the pinned `benchmarks/peers/*-requirements.txt` (both on JAX 0.10.2, as pgjax's venv; a few minutes and about 3 GB). SB3 runs in pgjax's venv (the `bench` extra) through `benchmarks/sb3_peer.py`. A peer that cannot be installed is listed as \"not installed: reason\", not dropped. Rejax vmaps seeds like `ppo.train_batch`; sbx and SB3 do not, so their 8-seed rows are runs one after another. PureJaxRL is not compared: it is not packaged, and it unpacks gymnax's old four-value `step`. Not part of `run_all` (its sequential peers alone take most of an hour); every speed ratio of this README is against a peer timed in the same run.",
         "",
-        "Other scripts, not part of this run: `python -m benchmarks.family` (every algorithm at equal budgets), `python -m benchmarks.presets` (every `Config.for_env` preset on 32 unseen seeds: IQM with a bootstrap interval, worst seed, seeds at the threshold; `--set` for variants on tuning seeds, `--update` to measure chosen presets again in place), `python -m benchmarks.exploration_odds` (how often an untrained policy's action noise reaches the goal in MountainCar-v0 and MountainCarContinuous-v0, the cause behind their presets: `benchmarks/exploration_odds.md`), `python -m benchmarks.cartpole_failures` (how a CartPole-v1 preset's failing seeds fail: the cart off the track or the pole fallen, read from 64 more episodes of each one's final policy: `benchmarks/cartpole_failures_<algo>.md`), `python -m benchmarks.memory` (PPO-MLP against PPO-GRU on the memory tasks on 8 unseen seeds, and the env-steps/s of the two networks at equal settings, side by side: `benchmarks/memory.md`), `python -m benchmarks.minatar` (the MLP and the conv torso on four MinAtar games, by env-steps/s and by return, and XLA's convolution against the im2col product: `benchmarks/minatar.md`) `python -m benchmarks.time_to_result` (wall time until 95 % of 64 seeds have solved CartPole, pgjax in one program against Rejax, sbx and SB3 as each is run for a sweep: `benchmarks/time_to_result.md`) and `python -m benchmarks.arithmetic_limit` (pgjax's and Rejax's FLOPs per env step, counted on their compiled programs, and their share of the arithmetic limit: `benchmarks/arithmetic_limit.md`).",
+        "Other scripts, not part of this run: `python -m benchmarks.family` (every algorithm at equal budgets), "
+        "`python -m benchmarks.presets` (every `Config.for_env` preset on 32 unseen seeds: IQM with a bootstrap "
+        "interval, worst seed, seeds at the threshold; `--set` for variants on tuning seeds, `--update` to measure "
+        "chosen presets again in place), `python -m benchmarks.memory` (PPO-MLP against PPO-GRU on the memory tasks "
+        "on 8 unseen seeds, and the env-steps/s of the two networks at equal settings, side by side: "
+        "`benchmarks/memory.md`), `python -m benchmarks.minatar` (the MLP and the conv torso on four MinAtar games, "
+        "by env-steps/s and by return, and XLA's convolution against the im2col product: `benchmarks/minatar.md`) "
+        "and `python -m benchmarks.time_to_result` (wall time until 95 % of 64 seeds have solved CartPole, pgjax "
+        "in one program against Rejax, sbx and SB3 as each is run for a sweep: `benchmarks/time_to_result.md`).",
+        "",
+        "**Studies.** The investigations that recorded a decision are in `studies/`, each with its question, "
+        "what was decided and its command in `studies/README.md`: where one PPO iteration's time goes and its XLA "
+        "kernels, pgjax's and Rejax's distance from the arithmetic limit, the progress callback's cost, token "
+        "generation with and without the key/value cache, how CartPole presets' failing seeds fail and how often "
+        "untrained noise reaches the Mountain Car goal. They may import `benchmarks/`, never the reverse, and are "
+        "not part of this run.",
         "",
         "",
     ]

@@ -2,9 +2,9 @@
 
 PPO on CartPole-v1 at the classic settings (4 envs × 128 steps, 4 epochs × 4 minibatches,
 64-64 tanh). R = 1, 8, 64, 256 runs are trained in one program exactly as `pgjax.runs.sweep`
-trains a grid: every numeric hyperparameter is an `[R]` leaf (`pgjax.runs.sweep.stack_runs`) and the
-runs are laid out over the devices by `pgjax.runs.distributed.RunSharding` (`shard_map` of
-`driver.train_runs`). For each R: compile seconds (ahead of time, apart from the run) and
+trains a grid: every numeric hyperparameter is an `[R]` leaf (`pgjax.algorithms.scan.stack_runs`) and the
+runs are laid out over the devices by `pgjax.runs.RunSharding` (`shard_map` of
+`pgjax.algorithms.scan.train_runs`). For each R: compile seconds (ahead of time, apart from the run) and
 env-steps/s over all runs (median of 3 runs with min–max). The same again with
 4 forced host devices (`XLA_FLAGS=--xla_force_host_platform_device_count=4`, in a subprocess,
 since the flag must be set before JAX starts).
@@ -26,9 +26,8 @@ import numpy as np
 from benchmarks import common
 from benchmarks.ppo_throughput import classic_config
 from pgjax import ppo
-from pgjax.algorithms import scan as driver
-from pgjax.runs.distributed import RunSharding, global_mesh
-from pgjax.algorithms.scan import stack_runs
+from pgjax.algorithms import scan
+from pgjax.runs import RunSharding, global_mesh
 
 RUNS = (1, 8, 64, 256)
 FORCED_DEVICES = 4
@@ -47,8 +46,8 @@ def measure(num_runs: int, total_timesteps: int, repeats: int = 3) -> dict:
     """Compile seconds and the timing of `num_runs` runs in one sharded program on all visible devices."""
     config = classic_config(total_timesteps)
     layout = RunSharding(num_runs, global_mesh())
-    program, out_shardings = layout.program(lambda c, k: driver.train_runs(ppo.init, ppo.update, c, k))
-    configs, keys = layout.place((stack_runs(config, [{}], num_runs), jax.random.split(jax.random.key(0), num_runs)))
+    program, out_shardings = layout.program(lambda c, k: scan.train_runs(ppo.init, ppo.update, c, k))
+    configs, keys = layout.place((scan.stack_runs(config, [{}], num_runs), jax.random.split(jax.random.key(0), num_runs)))
     _, compile_s, timing, _ = common.compile_and_time(program, configs, keys, repeats=repeats, out_shardings=out_shardings)
     env_steps = num_runs * config.num_iterations * config.batch_size  # padding runs not counted
     return {"runs": num_runs, "devices": layout.mesh.size, "padded": layout.num_padded, "steps_per_run": total_timesteps,
@@ -104,7 +103,7 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
             *(["QUICK smoke run — not a measurement."] if quick else []),
             "PPO, CartPole-v1, classic settings (4 envs × 128 steps, 4 epochs × 4 minibatches, 64-64 tanh). "
             "R runs in one program as `pgjax.runs.sweep` builds it: per-run hyperparameter leaves `[R]`, "
-            "`shard_map` over a 1-D device mesh (`pgjax.runs.distributed.RunSharding`).",
+            "`shard_map` over a 1-D device mesh (`pgjax.runs.RunSharding`).",
             "env-steps/s counts all real runs (not padding runs); per-run length chosen so each timed call does "
             "≈2^18 env steps in all, at least 4,096 per run.",
             f"{FORCED_DEVICES} devices: `XLA_FLAGS=--xla_force_host_platform_device_count={FORCED_DEVICES}` on the "

@@ -1,8 +1,8 @@
 """PPO, GRPO and their LLM-literature variants, RLOO and plain REINFORCE on the three token tasks.
 
 Every method trains the same policy, the preset causal transformer (`network="transformer"`,
-d_model 64, 2 layers, 4 heads; `pgjax.envs.tokens.TRANSFORMER_POLICY`), with the token
-presets (`pgjax.envs.tokens.TOKEN_PRESETS`: 300 iterations of 128 episodes, one answer per
+d_model 64, 2 layers, 4 heads; `pgjax.algorithms.presets.TRANSFORMER_POLICY`), with the token
+presets (`pgjax.algorithms.presets.TOKEN_PRESETS`: 300 iterations of 128 episodes, one answer per
 window) on
 
 - `Reverse4-tokens-v0` (reward: the fraction of the 4 positions right),
@@ -17,7 +17,7 @@ was used for tuning, and the other two tasks not at all.
 Per method and task: compile and run time of the whole 4-seed program; generated tokens/s
 (env steps are tokens); per seed the mean training reward of the last 10 iterations
 (sampled answers), greedy exact match and completion length on the held-out prompts
-(`pgjax.envs.tokens.evaluate_heldout`), the final KL to the initial policy (GRPO's family,
+(`pgjax.evaluate_heldout`), the final KL to the initial policy (GRPO's family,
 which keeps one), the share of groups whose rewards were all equal (`frac_reward_zero_std`,
 last 10 iterations) and the time to a training reward of 0.9 (compile time plus the run's
 share up to the first iteration at 0.9: all seeds share one program).
@@ -47,10 +47,8 @@ import jax
 import numpy as np
 
 from benchmarks import common
-from pgjax import grpo, ppo, reinforce, rloo
-from pgjax.losses import AGGREGATIONS
-from pgjax.algorithms.presets import TOKEN_PRESETS
-from pgjax.algorithms.evaluation import evaluate_heldout
+from pgjax import AGGREGATIONS, evaluate_heldout, grpo, ppo, reinforce, rloo
+from pgjax.algorithms import presets
 
 TASKS = ("Reverse4-tokens-v0", "Add2-tokens-v0", "CopyEOS-tokens-v0")
 LENGTH_TASK = "CopyEOS-tokens-v0"
@@ -82,7 +80,7 @@ def _methods(env: str, quick: bool) -> list[str]:
 
 def _config(module, env: str, overrides: dict, iterations: int):
     # REINFORCE has no token preset of its own: the same settings as the others'.
-    preset = {} if env in module.Config.PRESETS else TOKEN_PRESETS[env]
+    preset = {} if env in module.Config.PRESETS else presets.TOKEN_PRESETS[env]
     config = module.Config.for_env(env, **{**preset, **overrides})
     return config.replace(total_timesteps=config.batch_size * iterations)
 

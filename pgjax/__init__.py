@@ -37,16 +37,17 @@ _EXPORTS = {
     "group_normalized_advantages": "pgjax.advantages", "leave_one_out_baseline": "pgjax.advantages",
     "normalize": "pgjax.advantages", "masked_normalize": "pgjax.advantages",
     "clipped_surrogate_loss": "pgjax.losses", "policy_gradient_loss": "pgjax.losses", "value_loss": "pgjax.losses",
-    "kl_estimate": "pgjax.losses", "aggregation_scale": "pgjax.losses",
+    "kl_estimate": "pgjax.losses", "aggregation_scale": "pgjax.losses", "AGGREGATIONS": "pgjax.losses",
     "Categorical": "pgjax.distributions", "DiagGaussian": "pgjax.distributions",
     "group_reset_keys": "pgjax.rollout",
     # environments and networks
     "make_env": "pgjax.envs", "make_vec_env": "pgjax.envs",
     "make_network": "pgjax.networks", "register_network": "pgjax.networks",
     # runs
-    "Algorithm": "pgjax.runs", "SweepResult": "pgjax.runs", "sweep": "pgjax.runs", "parse_grid": "pgjax.runs",
-    "train_with_checkpoints": "pgjax.runs", "train_runs_sharded": "pgjax.runs", "restore": "pgjax.runs",
-    "global_mesh": "pgjax.runs",
+    "Algorithm": "pgjax.runs.protocol", "SweepResult": "pgjax.runs.sweep", "sweep": "pgjax.runs.sweep",
+    "parse_grid": "pgjax.runs.sweep", "train_with_checkpoints": "pgjax.runs.driver",
+    "train_runs_sharded": "pgjax.runs.driver", "restore": "pgjax.runs.checkpoint",
+    "global_mesh": "pgjax.runs.distributed",
 }
 
 __all__ = sorted([*_EXPORTS, "Episodes", "Trajectory", "rollout", "rollout_episodes"])

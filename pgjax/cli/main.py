@@ -11,7 +11,7 @@
     --distributed [--coordinator HOST:PORT --num-processes N --process-id I] [--coordinator-timeout S]
 
 `train` trains all K seeds together (their runs sharded over the visible devices exactly as
-a sweep's: `pgjax.runs.sweep.train_runs_sharded`), compiles its programs apart from running them
+a sweep's: `pgjax.runs.driver.train_runs_sharded`), compiles its programs apart from running them
 so the two times are reported separately, runs compiled blocks of iterations from the host
 (`pgjax.runs.driver`) with a progress bar fed between them, and writes `metrics.csv`, `config.json`,
 `run.json`, `summary.json` and `learning_curve.png` into the run folder. With
@@ -26,121 +26,32 @@ the ranked results (`results.md`, `results.csv`), every run's final metrics
 
 `--distributed` makes the command one of several processes, one per host (the same command
 started on every host): the runs are sharded over every device of every process, and process
-0 alone writes the run folder and prints (see `pgjax.cli.commands`).
+0 alone writes the run folder and prints (see `pgjax.cli.processes`).
 
-Bad arguments end with one `error: ...` line and exit code 2. This module imports only the
-parser's needs, so that `--distributed` can start JAX's distributed runtime before anything
-starts an XLA backend; the commands themselves are in `pgjax.cli.commands`.
+Bad arguments end with one `error: ...` line and exit code 2 (`pgjax.cli.errors`). This module
+holds the parser and `main`, and imports only the parser's needs, so that `--distributed` can
+start JAX's distributed runtime before anything starts an XLA backend; `main` imports the
+commands (`pgjax.cli.train`, `pgjax.cli.sweep`, `pgjax.cli.listing`) after that.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import sys
 from pathlib import Path
 
 # Only light imports here: `--distributed` must start JAX's distributed runtime before
-# anything starts an XLA backend, and importing gymnax does (see `pgjax.cli.commands`).
+# anything starts an XLA backend, and importing gymnax (as the command modules do) does.
+from pgjax.cli.defaults import DEFAULT_ALGORITHM, DEFAULT_ENV, DEFAULT_EVAL_EPISODES
+from pgjax.cli.errors import INTERRUPTED, USAGE_ERROR, UsageError
 from pgjax.report.sinks import SINKS
-
-DEFAULT_ALGORITHM = "ppo"
-DEFAULT_ENV = "CartPole-v1"
-USAGE_ERROR = 2
-RUN_FAILED = 1  # a run went NaN
-INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM, as a shell reports SIGINT
-
-
-class UsageError(Exception):
-    """A bad argument: reported as one `error: ...` line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
     # argparse would print the usage and exit; we want one line and a return code.
     def error(self, message):
         raise UsageError(message)
-
-
-# ---------------------------------------------------------------- --set parsing
-
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
-
-
-def _parse_int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        number = float(text)  # accept 1e6 and 2_000.0, but not 2.5
-        if not number.is_integer():
-            raise ValueError(f"{text!r} is not an integer") from None
-        return int(number)
-
-
-def _parse_number(text: str) -> int | float:
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
-def _parse_tuple(text: str, default: tuple) -> tuple:
-    """`64,64` -> (64, 64) when the default holds numbers; `name:value,...` -> pairs
-    (for `env_params`) when the default is empty or holds pairs."""
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if default and not isinstance(default[0], tuple):
-        kind = type(default[0])
-        return tuple(_parse_int(item) if kind is int else kind(item) for item in items)
-    pairs = []
-    for item in items:
-        name, sep, value = item.partition(":")
-        if not sep:
-            raise ValueError(f"expected name:value pairs separated by commas, got {item!r}")
-        pairs.append((name.strip(), _parse_number(value.strip())))
-    return tuple(pairs)
-
-
-def parse_value(text: str, default):
-    """`text` read as the type of the field's `default` (bool, int, float, tuple, str)."""
-    if isinstance(default, bool):
-        lowered = text.strip().lower()
-        if lowered in _TRUE | _FALSE:
-            return lowered in _TRUE
-        raise ValueError(f"expected true or false, got {text!r}")
-    if isinstance(default, int):
-        return _parse_int(text)
-    if isinstance(default, float):
-        return float(text)
-    if isinstance(default, tuple):
-        return _parse_tuple(text, default)
-    if isinstance(default, str):
-        return text
-    try:  # no typed default (None): a number if it reads as one
-        return _parse_number(text)
-    except ValueError:
-        return text
-
-
-def parse_overrides(config_cls, assignments: list[str]) -> dict:
-    """`["field=value", ...]` -> typed overrides. Unknown fields pass through as strings,
-    for `Config.make` to reject with the list of known fields."""
-    defaults = {field.name: field.default for field in dataclasses.fields(config_cls)}
-    overrides = {}
-    for assignment in assignments:
-        name, sep, text = assignment.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise UsageError(f"--set expects field=value, got {assignment!r}")
-        if name not in defaults:
-            overrides[name] = text
-            continue
-        try:
-            overrides[name] = parse_value(text, defaults[name])
-        except ValueError as error:
-            kind = type(defaults[name]).__name__
-            raise UsageError(f"--set {name}: expected a value of type {kind}, got {text!r} ({error})") from None
-    return overrides
 
 
 # ---------------------------------------------------------------- the parser
@@ -157,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log", default=None, metavar="SINKS",
         help=f"comma-separated metric sinks from {','.join(SINKS)} (metrics.csv is always written)",
     )
-    train.add_argument("--eval-episodes", type=int, default=None, metavar="N", help="evaluation episodes per seed after training (default 32; 0: skip)")
+    train.add_argument("--eval-episodes", type=int, default=None, metavar="N", help=f"evaluation episodes per seed after training (default {DEFAULT_EVAL_EPISODES}; 0: skip)")
     train.add_argument("--greedy", action="store_true", default=None, help="evaluate with the distribution's mode instead of sampling")
     train.add_argument(
         "--checkpoint-every", type=int, metavar="N",
@@ -257,14 +168,17 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command in ("train", "sweep"):
             _start_distributed(args)
-        from pgjax.cli import commands  # after the distributed runtime: importing gymnax starts a backend
+        # After the distributed runtime: the command modules import gymnax, which starts a backend.
+        from pgjax.cli.listing import command_list
+        from pgjax.cli.sweep import command_sweep
+        from pgjax.cli.train import command_train
 
         if args.command == "train":
-            return commands.command_train(args)
+            return command_train(args)
         if args.command == "sweep":
-            return commands.command_sweep(args)
+            return command_sweep(args)
         if args.command == "list":
-            return commands.command_list()
+            return command_list()
         raise UsageError("choose a command: train, sweep or list (see pgjax --help)")
     except UsageError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
@@ -273,12 +187,4 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    # `python -m pgjax.cli`: run the imported module's `main`, so that `pgjax.cli.commands` (which
-    # imports `pgjax.cli`) and this entry point share one `UsageError`.
-    from pgjax.cli import main as _main
-
-    raise SystemExit(_main())
+        return INTERRUPTED

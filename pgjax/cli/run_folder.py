@@ -10,14 +10,19 @@ An existing folder is used only when asked for: `resume` continues the run in it
 `overwrite` replaces a previous pgjax run (only a folder that holds one: `run.json` or
 `config.json`), deleting its files after the lock is taken. Anything else is refused
 with a `RunFolderError` that names the folder and the way out.
+
+`write_json` writes the folder's JSON files (`config.json`, `run.json`, `summary.json`).
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 from pathlib import Path
+
+from pgjax.report.sinks import json_ready
 
 LOCK_FILE = "run.lock"
 # Files a pgjax run folder is recognised by.
@@ -107,3 +112,8 @@ class RunFolder:
 
     def __exit__(self, *exc_info) -> None:
         self.release()
+
+
+def write_json(path: Path, value) -> None:
+    """One of a run folder's JSON files: indented, NaN and inf as null (they are not JSON)."""
+    path.write_text(json.dumps(json_ready(value), indent=2) + "\n")

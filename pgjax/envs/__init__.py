@@ -8,6 +8,7 @@ batched and wrapped as every algorithm trains on them.
 - `registry`: per-task episode metrics.
 """
 
+from pgjax.envs import tokens
 from pgjax.envs.core import VecEnv, is_discrete, make_env, make_vec_env
 from pgjax.envs.registry import episode_metrics, register_episode_metrics
 from pgjax.envs.tokens import TOKEN_TASKS, is_token_task
@@ -23,5 +24,5 @@ from pgjax.envs.wrappers import (
 __all__ = [
     "ClipAction", "EpisodeStatistics", "NormalizeObservation", "RunningMeanStd", "ScaleReward", "TOKEN_TASKS",
     "VecEnv", "Wrapper", "episode_metrics", "is_discrete", "is_token_task", "make_env", "make_vec_env",
-    "register_episode_metrics",
+    "register_episode_metrics", "tokens",
 ]

@@ -71,10 +71,15 @@ def check_available(name: str) -> None:
         require_extra(*_EXTRAS[name])
 
 
-def _json_value(value):
-    # NaN/inf are not JSON; a run with no finished episode yet has a NaN return.
+def json_ready(value):
+    """`value` with every non-finite float, in nested dicts and lists too, replaced by None (null):
+    NaN and inf are not JSON, and a run with no finished episode yet has a NaN return."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_ready(item) for item in value]
     return value
 
 
@@ -118,7 +123,7 @@ class JSONLSink:
 
     def write(self, rows):
         for row in rows:
-            self._file.write(json.dumps({k: _json_value(v) for k, v in row.items()}) + "\n")
+            self._file.write(json.dumps(json_ready(row)) + "\n")
         self._file.flush()
 
     def close(self):

@@ -1,15 +1,38 @@
 """Running algorithms: the algorithm protocol (`protocol`), the host-driven driver of compiled
 blocks (`driver`: one driver for train, seeds, sweeps, checkpointed and multi-process runs),
 sweep grids and their results (`sweep`), checkpoints (`checkpoint`) and devices and hosts
-(`distributed`)."""
+(`distributed`).
 
-from pgjax.runs.checkpoint import restore, saved_config
-from pgjax.runs.distributed import RunSharding, global_mesh
-from pgjax.runs.driver import run_reported, train_runs_sharded, train_with_checkpoints
-from pgjax.runs.protocol import Algorithm
-from pgjax.runs.sweep import SweepResult, grid_points, parse_grid, sweep, validate_grid
+The names below load on first use: `pgjax.runs.distributed.initialize` must be able to start
+JAX's distributed runtime before anything imports gymnax (which starts an XLA backend), and
+importing this package must not do that.
+"""
 
-__all__ = [
-    "Algorithm", "RunSharding", "SweepResult", "global_mesh", "grid_points", "parse_grid", "restore", "run_reported", "saved_config",
-    "sweep", "train_runs_sharded", "train_with_checkpoints", "validate_grid",
-]
+import importlib
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "Algorithm": "pgjax.runs.protocol",
+    "RunSharding": "pgjax.runs.distributed", "global_mesh": "pgjax.runs.distributed",
+    "restore": "pgjax.runs.checkpoint", "saved_config": "pgjax.runs.checkpoint",
+    "run_reported": "pgjax.runs.driver", "train_runs_sharded": "pgjax.runs.driver",
+    "train_with_checkpoints": "pgjax.runs.driver",
+    "SweepResult": "pgjax.runs.sweep", "grid_points": "pgjax.runs.sweep", "parse_grid": "pgjax.runs.sweep",
+    "validate_grid": "pgjax.runs.sweep",
+}
+# Not `sweep`: the function shares its name with the module `pgjax.runs.sweep`, which the import
+# system sets on this package once loaded. Use `pgjax.sweep` or `pgjax.runs.sweep.sweep`.
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pgjax.runs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

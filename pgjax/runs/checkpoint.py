@@ -1,7 +1,7 @@
 """Checkpoints of a training run with orbax: save, restore, recover from a corrupt one.
 
 A run directory holds one numbered sub-directory per checkpoint; the number is the
-count of iterations done. Each checkpoint has three items:
+count of iterations done. Each checkpoint has four items:
 
 - `state`: the whole `TrainState` (parameters, optimiser state, environment states,
   observations, PRNG key, counters). PRNG keys are stored as their raw `uint32` data.
@@ -9,11 +9,14 @@ count of iterations done. Each checkpoint has three items:
   without the code that started it knowing its settings.
 - `history`: the per-iteration metrics so far (`[iterations done]` each, `[iterations done, K]`
   for K runs). (Not called `metrics`: orbax's CheckpointManager reserves that item name.)
-- `runs`: JSON `{"num_runs": K}` for K runs trained together (states with a leading `[K]`
-  axis), `{"num_runs": null}` for one run.
+- `runs`: JSON `{"num_runs": K, "format": CHECKPOINT_FORMAT, "pgjax_version": "0.2.0"}`: K runs
+  trained together (states with a leading `[K]` axis), `"num_runs": null` for one run, and the
+  checkpoint format and the pgjax that wrote it. This item is read first: a checkpoint of another
+  format (pgjax 0.1.0 saved none: format 1) raises `CheckpointFormatError`, a `ValueError` whose
+  one line names the version that wrote it, and is never taken for a corrupt one.
 
 Because everything that changes lives in `TrainState` and the learning-rate schedule
-reads `state.iteration` and `config.num_iterations` (not the chunk), training N
+reads the optimiser's step count and `config.num_iterations` (not the chunk), training N
 iterations straight gives the same numbers, bit for bit, as N/2, save, restore, N/2.
 
 Crash safety: orbax writes each checkpoint into a temporary directory and renames it
@@ -29,7 +32,6 @@ the writes so that each array is written once.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 import warnings
@@ -40,11 +42,21 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from pgjax import __version__
 from pgjax.algorithms.build import TrainState
+from pgjax.algorithms.config_io import config_from_json, config_to_json
 from pgjax.runs.distributed import barrier, broadcast_text, is_key, is_primary
 
 # Two kept checkpoints: the newest, and the one before it in case the newest is being written.
 MAX_TO_KEEP = 2
+# The layout of the items and of the `TrainState` tree in them. Increase it whenever checkpoints
+# written before stop restoring: 2 since pgjax 0.2.0 (parameters split into actor and critic
+# trees); pgjax 0.1.0 saved no format, which is format 1.
+CHECKPOINT_FORMAT = 2
+
+
+class CheckpointFormatError(ValueError):
+    """A checkpoint written by a pgjax whose checkpoint format this one cannot read."""
 
 
 def _keys_to_data(tree):
@@ -64,40 +76,15 @@ def manager(run_dir: str, create: bool) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(os.path.abspath(run_dir), options=options)
 
 
-def config_to_json(config) -> dict:
-    """The config's fields as JSON-able values (tuples become lists, scalars plain numbers)."""
-
-    def plain(value):
-        if isinstance(value, (tuple, list)):
-            return [plain(v) for v in value]
-        if isinstance(value, (np.ndarray, np.generic, jax.Array)):
-            array = np.asarray(value)
-            if array.ndim:
-                raise ValueError(f"config: a checkpointed config must hold scalars, got an array of shape {array.shape}")
-            return array.item()
-        return value
-
-    return {field.name: plain(getattr(config, field.name)) for field in dataclasses.fields(config)}
-
-
-def config_from_json(algo, fields: dict):
-    """Inverse of `config_to_json`: lists become tuples again (JSON has no tuples)."""
-
-    def tupled(value):
-        return tuple(tupled(v) for v in value) if isinstance(value, list) else value
-
-    return algo.Config.make(**{name: tupled(value) for name, value in fields.items()})
-
-
 def latest_step(run_dir: str) -> int | None:
     """Iterations done at the newest complete checkpoint in `run_dir`, or None if there is none."""
     if not _exists(run_dir):
         return None
-    manager = manager(run_dir, create=False)
+    checkpoints = manager(run_dir, create=False)
     try:
-        return manager.latest_step()
+        return checkpoints.latest_step()
     finally:
-        manager.close()
+        checkpoints.close()
 
 
 def save(run_dir: str, state: TrainState, config, metrics: dict) -> int:
@@ -106,12 +93,12 @@ def save(run_dir: str, state: TrainState, config, metrics: dict) -> int:
     `metrics` holds the per-iteration metrics so far, each `[state.iteration]`. Returns the step.
     """
     step = int(state.iteration)
-    manager = manager(run_dir, create=True)
+    checkpoints = manager(run_dir, create=True)
     try:
-        save_to(manager, step, state, config, metrics)
-        manager.wait_until_finished()
+        save_to(checkpoints, step, state, config, metrics)
+        checkpoints.wait_until_finished()
     finally:
-        manager.close()
+        checkpoints.close()
     return step
 
 
@@ -123,9 +110,24 @@ def save_to(manager, step, state, config, metrics):
             state=ocp.args.StandardSave(_keys_to_data(state)),
             config=ocp.args.JsonSave(config_to_json(config)),
             history=ocp.args.StandardSave({name: np.asarray(value) for name, value in metrics.items()}),
-            runs=ocp.args.JsonSave({"num_runs": num_runs}),
+            runs=ocp.args.JsonSave({"num_runs": num_runs, "format": CHECKPOINT_FORMAT, "pgjax_version": __version__}),
         ),
     )
+
+
+def _runs_item(checkpoints, run_dir: str, step: int) -> dict:
+    """The `runs` item of checkpoint `step`, read before anything else; raises
+    `CheckpointFormatError` if the checkpoint is of another format than this pgjax writes."""
+    runs = checkpoints.restore(step, args=ocp.args.Composite(runs=ocp.args.JsonRestore()))["runs"]
+    written = runs.get("format", 1)
+    if written != CHECKPOINT_FORMAT:
+        version = runs.get("pgjax_version", "0.1.0" if written == 1 else "an unknown version")
+        raise CheckpointFormatError(
+            f"checkpoint {os.path.join(run_dir, str(step))}: written by pgjax {version} (checkpoint format "
+            f"{written}), which pgjax {__version__} (format {CHECKPOINT_FORMAT}) cannot resume; "
+            f"continue it with pgjax {version} or start a new run"
+        )
+    return runs
 
 
 def restore(run_dir: str, algo, step: int | None = None, key=None):
@@ -136,17 +138,17 @@ def restore(run_dir: str, algo, step: int | None = None, key=None):
     kind the run was started with (typed `jax.random.key`, the default, or raw
     `jax.random.PRNGKey`); only its type is used. A checkpoint of `K` runs trained together
     restores states with a leading `[K]` axis and metrics `[iterations, K]`.
-    Raises `ValueError` if `run_dir` holds no complete checkpoint.
+    Raises `ValueError` if `run_dir` holds no complete checkpoint, `CheckpointFormatError` (a
+    `ValueError`) if the checkpoint was written by a pgjax of another checkpoint format.
     """
     key = _one_key(jax.random.key(0) if key is None else key)
-    manager = manager(run_dir, create=False) if _exists(run_dir) else None
+    checkpoints = manager(run_dir, create=False) if _exists(run_dir) else None
     try:
-        step = step if step is not None or manager is None else manager.latest_step()
-        if manager is None or step is None:
+        step = step if step is not None or checkpoints is None else checkpoints.latest_step()
+        if checkpoints is None or step is None:
             raise ValueError(f"run_dir: {run_dir} holds no complete checkpoint")
-        saved = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore(), runs=ocp.args.JsonRestore()))
-        config = config_from_json(algo, saved["config"])
-        num_runs = saved["runs"]["num_runs"]
+        num_runs = _runs_item(checkpoints, run_dir, step)["num_runs"]
+        config = config_from_json(algo, checkpoints.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"])
         if num_runs is None:
             init, update = algo.init, algo.update
         else:
@@ -157,15 +159,15 @@ def restore(run_dir: str, algo, step: int | None = None, key=None):
         # Restore plain NumPy arrays of the right shapes, then hand them to the default device.
         state_target = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(_keys_to_data, abstract_state))
         metrics_target = {name: np.zeros((step,) + s.shape, s.dtype) for name, s in abstract_metrics.items()}
-        restored = manager.restore(
+        restored = checkpoints.restore(
             step,
             args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(state_target), history=ocp.args.StandardRestore(metrics_target)
             ),
         )
     finally:
-        if manager is not None:
-            manager.close()
+        if checkpoints is not None:
+            checkpoints.close()
     state = jax.tree.map(
         lambda data, like: jax.random.wrap_key_data(data, impl=jax.random.key_impl(key)) if is_key(like) else data,
         restored["state"],
@@ -179,11 +181,11 @@ def all_steps(run_dir: str) -> list[int]:
     """Iterations done at every complete checkpoint in `run_dir`, oldest first."""
     if not _exists(run_dir):
         return []
-    manager = manager(run_dir, create=False)
+    checkpoints = manager(run_dir, create=False)
     try:
-        return sorted(manager.all_steps())
+        return sorted(checkpoints.all_steps())
     finally:
-        manager.close()
+        checkpoints.close()
 
 
 def recover(run_dir: str, algo, key=None, warn: Callable[[str], None] | None = None) -> int:
@@ -208,6 +210,8 @@ def restore_intact(run_dir: str, algo, key=None, warn: Callable[[str], None] | N
     for position, step in enumerate(reversed(steps)):
         try:
             restored = restore(run_dir, algo, step=step, key=key)
+        except CheckpointFormatError:
+            raise  # readable, but written by another pgjax: nothing to set aside
         except Exception as error:  # orbax/tensorstore raise many kinds; any of them means unreadable
             reason = " ".join(str(error).split())[:200] or type(error).__name__
             older = steps[len(steps) - position - 2] if position + 1 < len(steps) else None
@@ -227,15 +231,16 @@ def restore_intact(run_dir: str, algo, key=None, warn: Callable[[str], None] | N
 
 def saved_config(run_dir: str, algo, step: int | None = None):
     """The config saved with checkpoint `step` (default: the latest) of `run_dir`, and the step."""
-    manager = manager(run_dir, create=False) if _exists(run_dir) else None
+    checkpoints = manager(run_dir, create=False) if _exists(run_dir) else None
     try:
-        step = step if step is not None or manager is None else manager.latest_step()
-        if manager is None or step is None:
+        step = step if step is not None or checkpoints is None else checkpoints.latest_step()
+        if checkpoints is None or step is None:
             raise ValueError(f"run_dir: {run_dir} holds no complete checkpoint")
-        fields = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+        _runs_item(checkpoints, run_dir, step)
+        fields = checkpoints.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
     finally:
-        if manager is not None:
-            manager.close()
+        if checkpoints is not None:
+            checkpoints.close()
     return config_from_json(algo, fields), step
 
 

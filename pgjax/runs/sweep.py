@@ -25,11 +25,12 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from pgjax.algorithms.config import check_positive_int
+from pgjax.algorithms.config_io import parse_number
 from pgjax.algorithms.scan import stack_runs, sweepable_fields
 from pgjax.report.divergence import nan_onsets
 from pgjax.report.statistics import stratified_bootstrap_ci
 from pgjax.runs.driver import train_runs_sharded
+from pgjax.checks import check_positive_int
 
 # ---------------------------------------------------------------- the grid
 
@@ -40,7 +41,7 @@ def validate_grid(config, grid: dict[str, Sequence[Any]]) -> None:
     the config's own rules (and cross-field checks) apply, before anything is compiled."""
     if not grid:
         raise ValueError("grid: must name at least one field")
-    known = [f.name for f in dataclasses.fields(config)]
+    known = type(config).field_names()
     sweepable = sweepable_fields(config)
     for field, values in grid.items():
         if field not in known:
@@ -72,13 +73,9 @@ def parse_grid(assignments: Sequence[str]) -> dict[str, list[float | int]]:
 
     def number(field, text):
         try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"{field}: {text!r} is not a number") from None
+            return parse_number(text)
+        except ValueError as error:
+            raise ValueError(f"{field}: {error}") from None
 
     grid: dict[str, list] = {}
     for assignment in assignments:

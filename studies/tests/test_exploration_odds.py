@@ -1,4 +1,4 @@
-"""benchmarks/exploration_odds: the interval arithmetic and the goal detection."""
+"""studies/exploration_odds: the interval arithmetic and the goal detection."""
 
 import math
 
@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from benchmarks import exploration_odds
+from studies import exploration_odds
 
 
 def test_wilson_interval_matches_the_closed_form():
@@ -20,7 +20,7 @@ def test_wilson_interval_matches_the_closed_form():
 
 
 def test_gaussian_noise_reaches_the_goal_sometimes_and_no_noise_never():
-    # σ = e: 8.4 % of 20,000 episodes in benchmarks/exploration_odds.md; 256 episodes give
+    # σ = e: 8.4 % of 20,000 episodes in studies/exploration_odds.md; 256 episodes give
     # a standard error of 1.7 points, so [3 %, 15 %] only fails if detection is broken.
     noisy = exploration_odds.reach_fraction(
         "MountainCarContinuous-v0", lambda k: jnp.clip(math.e * jax.random.normal(k, (1,)), -1, 1), 256,

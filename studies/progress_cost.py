@@ -1,18 +1,18 @@
 """What `pgjax train`'s live progress costs: the same program with and without its callback.
 
 PPO on CartPole-v1 at the classic settings (4 envs x 128 steps, 4 epochs x 4 minibatches,
-64-64 tanh), 1 seed, run exactly as `pgjax train` runs it (`pgjax.runs.sweep.train_runs_sharded`),
+64-64 tanh), 1 seed, run exactly as `pgjax train` runs it (`pgjax.runs.train_runs_sharded`),
 four ways, each compiled ahead of time and timed side by side in this one process:
 
 - `none`: no callback at all (the ceiling);
 - `empty, per block`: a callback that does nothing, handed each block of the command's
   length at once (what the blocks themselves cost: one host round trip per block);
-- `pgjax train, every iteration`: the command's own callback, `pgjax.report.progress.Progress`, with
+- `pgjax train, every iteration`: the command's own callback, `pgjax.report.Progress`, with
   its bar (written to a throw-away stream) and its `metrics.csv` sink, reported after every
   iteration (as the command did before it batched its reports);
 - `pgjax train`: the same callback as the command runs it now, handed each block of
   `Progress.report_every` iterations at once (`Progress.report_block`, called by
-  `pgjax.runs.driver.run_reported`). Until 2026-12-02 the same blocks were reported through an
+  `pgjax.runs.run_reported`). Until 2026-12-02 the same blocks were reported through an
   `io_callback` inside one program, which the cache cannot keep, and the callback then
   handled them one iteration at a time.
 
@@ -22,7 +22,7 @@ by tens of percent, far more than the 5 % to be resolved. A second table gives t
 has no such spread (`_host_work`). The target (issue "Speed, side by side", item 5) is that
 the command's callback costs at most 5 % against `none`.
 
-Run: `python -m benchmarks.progress_cost [--quick]` -> `benchmarks/progress_cost.md`.
+Run: `python -m studies.progress_cost [--quick]` -> `studies/progress_cost.md`.
 """
 
 from __future__ import annotations
@@ -38,12 +38,10 @@ import numpy as np
 
 from benchmarks import common
 from benchmarks.ppo_throughput import classic_config
-from pgjax import ppo
-from pgjax.algorithms import scan as driver
-from pgjax.report.progress import Progress
-from pgjax.report.sinks import MetricsLogger, make_sink
-from pgjax.algorithms.scan import stack_runs
-from pgjax.runs.driver import train_runs_sharded
+from pgjax import ppo, train_runs_sharded
+from pgjax.algorithms import scan
+from pgjax.report import MetricsLogger, Progress, make_sink
+from studies import STUDY_DIR
 
 REPEATS = 30
 
@@ -51,7 +49,7 @@ REPEATS = 30
 def _time(config, callback_factory, batched: bool) -> float:
     """Env-steps/s of one run with a fresh callback from `callback_factory()`, reported in the
     command's blocks if `batched`, else after every iteration."""
-    configs, keys = stack_runs(config, [{}], 1), jax.random.split(jax.random.PRNGKey(0), 1)
+    configs, keys = scan.stack_runs(config, [{}], 1), jax.random.split(jax.random.PRNGKey(0), 1)
     with callback_factory() as callback:
         report_every = getattr(callback, "report_every", 1) if batched else 1
         _, _, _, seconds = train_runs_sharded(
@@ -105,9 +103,9 @@ def _host_work(config) -> list[list[str]]:
     iteration at a time or in the command's blocks: the metrics of a real run, replayed
     through `Progress` (with its bar and `metrics.csv`) without the program running, so the
     figure is free of the machine's run-to-run spread."""
-    configs, keys = stack_runs(config, [{}], 1), jax.random.split(jax.random.PRNGKey(0), 1)
+    configs, keys = scan.stack_runs(config, [{}], 1), jax.random.split(jax.random.PRNGKey(0), 1)
     _, metrics, _, run_seconds = train_runs_sharded(ppo, configs, keys)
-    block = driver.block_length(config.num_iterations, Progress(None, config, 1, enabled=False).report_every)
+    block = scan.block_length(config.num_iterations, Progress(None, config, 1, enabled=False).report_every)
     rows = []
     for name, length in (("every iteration", 1), ("per block", block)):
         with _command_progress(config)() as progress:
@@ -153,7 +151,7 @@ def section(quick: bool = False) -> str:
     ]
     rows.insert(0, ["none", f"{statistics.median(rates['none']):,.0f}",
                     f"{min(rates['none']):,.0f}–{max(rates['none']):,.0f}", "0 (the reference)", "", ""])
-    block = driver.block_length(config.num_iterations, Progress(None, config, 1, enabled=False).report_every)
+    block = scan.block_length(config.num_iterations, Progress(None, config, 1, enabled=False).report_every)
     return "\n".join([
         common.header("What the progress callback costs"),
         f"PPO, CartPole-v1, classic settings, 1 seed, {config.num_iterations * config.batch_size:,} env steps per run, "
@@ -198,7 +196,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as cache:
         jax.config.update("jax_compilation_cache_dir", cache)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-        print(common.write_section("progress_cost", section(quick)))
+        print(common.write_section("progress_cost", section(quick), STUDY_DIR))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ At the classic CartPole settings (`ppo.Config.for_env("CartPole-v1")`: 4 envs ×
 4 epochs × 4 minibatches, 64-64 tanh) every part of `ppo.update` is small: the matmuls are
 [4, 64] × [64, 64] in the rollout and [128, 64] × [64, 64] in learning. This script asks
 whether such an iteration is bound by arithmetic or by the fixed cost of running many small
-kernels, for the same parts that `benchmarks/profile_iteration.py` times (and with its
-functions): rollout, GAE + flatten, learning epochs, and the whole `ppo.update`.
+kernels, for the same parts that `studies/profile_iteration.py` times (with the functions of
+`studies/iteration_parts.py`): rollout, GAE + flatten, learning epochs, and the whole `ppo.update`.
 
 1. Kernels, from the optimised HLO (`jax.jit(f).lower(...).compile().as_text()`). XLA's CPU
    runtime runs every top-level instruction of a computation as one "thunk" (a kernel):
@@ -25,8 +25,8 @@ functions): rollout, GAE + flatten, learning epochs, and the whole `ppo.update`.
    `lax.fori_loop` of 10⁴ trivial steps (add 1 to a [4, 64] array: two kernels per step);
    dispatch estimate = kernels executed × that cost.
 
-Run: `python -m benchmarks.kernel_profile [--quick]` → `benchmarks/kernel_profile.md`
-(`python -m benchmarks.profile_iteration` also runs it and links it).
+Run: `python -m studies.kernel_profile [--quick]` → `studies/kernel_profile.md`
+(`python -m studies.profile_iteration` also runs it and links it).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import common
-from benchmarks import profile_iteration as profile
+from studies import STUDY_DIR, iteration_parts
 from pgjax import ppo
 
 CONFIG_NAME = "classic (4 envs × 128)"
@@ -305,7 +305,7 @@ def one_core_peak(size: int) -> float | None:
         return None
     core = min(os.sched_getaffinity(0))
     # Pinned in the child before JAX starts (a `preexec_fn` would fork this multithreaded process).
-    code = (f"import os; os.sched_setaffinity(0, {{{core}}}); from benchmarks import kernel_profile; "
+    code = (f"import os; os.sched_setaffinity(0, {{{core}}}); from studies import kernel_profile; "
             f"print(kernel_profile.matmul_peak({size}, repeats=3))")
     repo = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
@@ -338,7 +338,7 @@ def launch_cost(calls: int, repeats: int) -> common.Timing:
     Python as the parts are: the fixed cost of launching an executable, in every time per call."""
     x = jnp.zeros((4, 64), jnp.float32)
     executable, _ = common.compile_ahead(lambda y: y + 1.0, x)
-    return profile.time_executable(executable, (x,), calls, repeats)
+    return iteration_parts.time_executable(executable, (x,), calls, repeats)
 
 
 def small_matmul_cost(rows: int, steps: int, repeats: int, per_kernel: float) -> tuple[float, float]:
@@ -424,12 +424,12 @@ def update_with_prng(config, impl: str, calls: int, repeats: int) -> tuple[Analy
     previous = jax.config.jax_default_prng_impl
     jax.config.update("jax_default_prng_impl", impl)
     try:
-        update = profile.part_functions(config)["update"]
+        update = iteration_parts.part_functions(config)["update"]
         state = ppo.init(config, jax.random.PRNGKey(0))
         executable, _ = common.compile_ahead(update, state)
     finally:
         jax.config.update("jax_default_prng_impl", previous)
-    return analyse(executable.as_text()), profile.time_executable(executable, (state,), calls, repeats)
+    return analyse(executable.as_text()), iteration_parts.time_executable(executable, (state,), calls, repeats)
 
 
 # ---------------------------------------------------------------- the report
@@ -437,10 +437,10 @@ def update_with_prng(config, impl: str, calls: int, repeats: int) -> tuple[Analy
 
 def parts(config):
     """`{part name: (function, args)}` for the parts `profile_iteration` times, on the same inputs."""
-    functions = profile.part_functions(config)
-    state, trajectory, new_state, batch = profile.part_inputs(config, functions)
+    functions = iteration_parts.part_functions(config)
+    state, trajectory, new_state, batch = iteration_parts.part_inputs(config, functions)
     args = {"rollout": (state,), "gae": (trajectory,), "epochs": (new_state, batch), "update": (state,)}
-    return {profile.PART_NAMES[key]: (functions[key], args[key]) for key in profile.PART_NAMES}
+    return {iteration_parts.PART_NAMES[key]: (functions[key], args[key]) for key in iteration_parts.PART_NAMES}
 
 
 def _us(seconds: float) -> str:
@@ -473,7 +473,7 @@ def measure(quick: bool = False) -> dict:
     """Every measurement of this script, as plain values (see `report`)."""
     calls, repeats = (5, 3) if quick else (30, 5)
     peak_size, loop_steps = (1024, 1000) if quick else (2048, 10_000)
-    config = profile.make_config(profile.CONFIGS[CONFIG_NAME])
+    config = iteration_parts.make_config(iteration_parts.CONFIGS[CONFIG_NAME])
     common.log("kernel_profile: peak and dispatch cost")
     header = common.header("Kernels per PPO iteration, CartPole-v1, classic settings")  # load at start
     peak = matmul_peak(peak_size, repeats=3)
@@ -491,14 +491,14 @@ def measure(quick: bool = False) -> dict:
         analysis = analyse(executable.as_text())
         reported = executable.cost_analysis()
         reported = reported[0] if isinstance(reported, (list, tuple)) else reported
-        timing = profile.time_executable(executable, args, calls, repeats)
+        timing = iteration_parts.time_executable(executable, args, calls, repeats)
         results[name] = dict(analysis=analysis, timing=timing, reported_flops=float(reported.get("flops", 0.0)),
                              trace=trace(executable, args, 3, analysis))
     common.log("kernel_profile: PRNG implementations")
     prngs = {}
     for impl in ("threefry2x32", "rbg", "unsafe_rbg"):
         if impl == jax.config.jax_default_prng_impl:
-            whole = results[profile.PART_NAMES["update"]]
+            whole = results[iteration_parts.PART_NAMES["update"]]
             prngs[impl] = (whole["analysis"], whole["timing"])
         else:
             prngs[impl] = update_with_prng(config, impl, calls, repeats)
@@ -514,7 +514,7 @@ def report(m: dict, summary: dict | None = None) -> str:
     """The markdown of `measure`'s figures; key figures go into `summary["kernels"]`."""
     config, peak, per_kernel, results = m["config"], m["peak"], m["per_kernel"], m["results"]
     one = m.get("peak_one_core")
-    gae_time = results[profile.PART_NAMES["gae"]]["timing"].median
+    gae_time = results[iteration_parts.PART_NAMES["gae"]]["timing"].median
     reference = _reference_s(m)
     flat_gap = max((abs(r["analysis"].flat_flops / r["reported_flops"] - 1) for r in results.values()
                     if r["reported_flops"] > 1e6), default=0.0)
@@ -550,7 +550,8 @@ def report(m: dict, summary: dict | None = None) -> str:
                   f"{rollout_step_kernels(a, config.num_steps):,}", t.seconds(3)]
                  for impl, (a, t) in m["prngs"].items()]
 
-    u, ut = results[profile.PART_NAMES["update"]]["analysis"], results[profile.PART_NAMES["update"]]["timing"].median
+    whole = results[iteration_parts.PART_NAMES["update"]]
+    u, ut = whole["analysis"], whole["timing"].median
     if summary is not None:
         summary["kernels"] = dict(
             quick=m["quick"], conclusion=conclusion(m), when=m["header"].split("- date: ")[1].split("\n")[0],
@@ -626,7 +627,7 @@ def conclusion(m: dict) -> str:
     config, peak, floor, results = m["config"], m["peak"], m["per_kernel"], m["results"]
 
     def part(key):
-        r = results[profile.PART_NAMES[key]]
+        r = results[iteration_parts.PART_NAMES[key]]
         return r["analysis"], r["timing"].median
 
     (u, ut), (r, rt), (e, et) = part("update"), part("rollout"), part("epochs")
@@ -663,7 +664,7 @@ def conclusion(m: dict) -> str:
 
 def main(quick: bool = False, summary: dict | None = None) -> str:
     """Measure, write `kernel_profile.md`, return the markdown; key figures go into `summary["kernels"]`."""
-    return common.write_section("kernel_profile", report(measure(quick), summary))
+    return common.write_section("kernel_profile", report(measure(quick), summary), STUDY_DIR)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""benchmarks/cartpole_failures: how episodes end is read from the right observation entries,
+"""studies/cartpole_failures: how episodes end is read from the right observation entries,
 each seed's training history, and what the file says (the --out guard, no failing seed)."""
 
 import jax
@@ -6,17 +6,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks import cartpole_failures, presets
-from pgjax.algorithms import ppo
-from pgjax.algorithms.build import init_state
+from benchmarks import presets
+from pgjax.algorithms import build, ppo
 from pgjax.envs import RunningMeanStd
+from studies import cartpole_failures
 
 
 def test_an_untrained_policy_drops_the_pole_long_before_the_cart_leaves():
     # A near-uniform random policy: the pole falls within a few dozen steps (gymnax's random
     # CartPole episodes last about 22 steps); the cart has no time to reach ±2.4.
     config = ppo.Config(env="CartPole-v1", hidden_sizes=(8,))
-    params = init_state(config, jax.random.key(0)).params
+    params = build.init_state(config, jax.random.key(0)).params
     ends = cartpole_failures.episode_ends(config, params, jax.random.key(1), num_episodes=32)
     assert ends["fallen"] >= 0.9 and ends["off_track"] <= 0.1 and ends["time_limit"] == 0.0
     assert 8 <= ends["length"] <= 60
@@ -34,7 +34,7 @@ def test_the_policy_sees_normalised_observations_and_the_ends_are_read_from_raw_
     # episode must end as it does without normalisation. Reading the ends from the
     # normalised observations, or feeding the policy raw ones, would change them.
     raw = ppo.Config(env="CartPole-v1", hidden_sizes=(8,))
-    params = init_state(raw, jax.random.key(0)).params
+    params = build.init_state(raw, jax.random.key(0)).params
     # A decisive policy (large logits), so that what it is shown changes what it does.
     params["params"]["actor_head"]["kernel"] = 30 * params["params"]["actor_head"]["kernel"]
     mean = jnp.asarray([0.3, -0.5, 0.02, 0.4])
@@ -56,19 +56,6 @@ def test_the_policy_sees_normalised_observations_and_the_ends_are_read_from_raw_
                                          num_episodes=32, obs_statistics=statistics)
     assert got == pytest.approx(expected)
     assert expected["fallen"] > 0.5  # the ends are real ones
-
-
-@pytest.mark.parametrize("out", [None, "presets.txt"])
-def test_presets_set_needs_an_out_of_its_own(out, monkeypatch, capsys):
-    # Nothing may be trained or written: the guard comes first.
-    monkeypatch.setattr(presets, "measure", lambda *args, **kwargs: pytest.fail("trained before the guard"))
-    argv = ["--algos", "ppo_kl", "--envs", "CartPole-v1", "--set", "gamma=0.995"]
-    if out:  # same stem: it would write benchmarks/presets.json
-        argv += ["--out", str(presets.HERE / out)]
-    with pytest.raises(SystemExit) as raised:
-        presets.main(argv)
-    assert raised.value.code == 2
-    assert "--set: give an --out of its own (not benchmarks/presets.*)" in capsys.readouterr().err
 
 
 def test_episode_ends_refuses_recurrent_policies():

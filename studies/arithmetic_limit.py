@@ -16,7 +16,7 @@ time is per-kernel cost: `kernel_profile.md`); the share says how much room is l
 second table times, alone, the matmuls of one minibatch step at 1024 envs, where kernels
 are large: which of them run near the peak and which do not.
 
-Run: `python -m benchmarks.arithmetic_limit [--quick]` → `benchmarks/arithmetic_limit.md`.
+Run: `python -m studies.arithmetic_limit [--quick]` → `studies/arithmetic_limit.md`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from pathlib import Path
 
 import jax.numpy as jnp
 
-from benchmarks import common, kernel_profile, peers
+from benchmarks import common, peers
+from studies import STUDY_DIR, kernel_profile
 
 PEAK_SIZE, PEAK_REPEATS = 2048, 5
 # The matmuls of one minibatch step at 1024 envs (minibatches of 32,768 transitions, 64-64
@@ -87,7 +88,7 @@ def report(m: dict, quick: bool) -> str:
         "FLOPs counted on each timed program's optimised HLO (`kernel_profile.analyse`: dot = 2·M·N·K, one per "
         "element of other arithmetic, loop bodies × trip counts, transcendentals apart), over the whole training "
         "program (init included) divided by its env steps; limit = peak ÷ FLOPs per env step; share = measured ÷ limit.",
-        "programs and timing as in `peers.md` (same settings, each library's own choices listed there); "
+        "programs and timing as in `benchmarks/peers.md` (same settings, each library's own choices listed there); "
         "env-steps/s: median (min–max) of 3 calls.",
     ]
     if quick:
@@ -128,7 +129,7 @@ def report(m: dict, quick: bool) -> str:
 
 
 def main(quick: bool = False) -> str:
-    return common.write_section("arithmetic_limit", report(measure(quick), quick))
+    return common.write_section("arithmetic_limit", report(measure(quick), quick), STUDY_DIR)
 
 
 if __name__ == "__main__":

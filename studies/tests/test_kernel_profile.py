@@ -1,10 +1,10 @@
-"""The FLOP counting of `benchmarks.kernel_profile` (used by `kernel_profile.md` and
+"""The FLOP counting of `studies.kernel_profile` (used by `kernel_profile.md` and
 `arithmetic_limit.md`), checked against counts worked out by hand for a small compiled loop."""
 
 import jax
 import jax.numpy as jnp
 
-from benchmarks import kernel_profile
+from studies import kernel_profile
 
 TRIPS, M, K, N = 7, 8, 16, 4
 

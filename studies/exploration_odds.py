@@ -1,6 +1,6 @@
 """How often an untrained policy's noise reaches the goal in the two Mountain Car tasks.
 
-    python -m benchmarks.exploration_odds [--quick]
+    python -m studies.exploration_odds [--quick]
 
 Until an episode reaches the goal, MountainCar-v0's reward is -1 at every step and
 MountainCarContinuous-v0's is only the cost of effort, so what a PPO seed can learn at
@@ -12,7 +12,7 @@ actions, and from N(0, σ²) clipped to the bounds for σ = e^{log_std_init}, th
 policy's σ at initialisation (the mean starts near 0: the actor head is initialised at
 scale 0.01). Reports the fraction of episodes that reach the goal, with a 95 % Wilson
 interval, and the chance that none of the first 16 episodes (one per environment of the
-presets) does. Writes `benchmarks/exploration_odds.md`.
+presets) does. Writes `studies/exploration_odds.md`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
+from studies import STUDY_DIR
 
 EPISODES = 20_000
 LOG_STDS = (0.0, 0.5, 1.0)
@@ -79,7 +80,7 @@ def measure(num_episodes: int) -> list[dict]:
 
 
 def to_markdown(rows: list[dict], num_episodes: int) -> str:
-    notes = [f"command: `python -m benchmarks.exploration_odds`; {num_episodes:,} episodes per row, "
+    notes = [f"command: `python -m studies.exploration_odds`; {num_episodes:,} episodes per row, "
              "actions drawn independently at every step, no learning"]
     out = common.header("How often untrained noise reaches the goal", notes=notes, timed=False)
     out += "\n" + common.table(
@@ -95,7 +96,7 @@ def main(argv=None) -> str:
     num_episodes = 2_000 if common.parse_quick(argv) else EPISODES
     markdown = to_markdown(measure(num_episodes), num_episodes)
     print(markdown)
-    return common.write_section("exploration_odds", markdown)
+    return common.write_section("exploration_odds", markdown, STUDY_DIR)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Where the time of one PPO iteration goes, and what the listed optimisations buy.
 
-Part 1 — each part of `ppo.update` jitted on its own and timed (median of many
-calls, each waited for with `block_until_ready`):
+Part 1 — each part of `ppo.update` (`studies/iteration_parts.py`) jitted on its own and
+timed (median of many calls, each waited for with `block_until_ready`):
 - rollout: `acting.collect` (env steps + the fused actor-critic forward + sampling,
   and one batched critic call on the true next observations);
 - GAE: `learning.advantage_batch` (GAE, then flattening `[T, N] -> [T·N]`);
@@ -27,14 +27,14 @@ Part 2 — optimisations, each as a before/after ratio measured in the same run:
   XLA already updates the carry in place, so this only matters for callers that
   drive `update` from Python).
 
-Part 3 — kernels (`benchmarks/kernel_profile.py`, run from here, tables in
-`benchmarks/kernel_profile.md`): at the classic settings, how many XLA kernels each part
+Part 3 — kernels (`studies/kernel_profile.py`, run from here, tables in
+`studies/kernel_profile.md`): at the classic settings, how many XLA kernels each part
 executes per call (counted on the optimised HLO, loops by their trip counts), time per kernel,
 and how much of the time arithmetic at the measured matmul peak and the dispatch floor of a
 trivial kernel explain; this file gets its conclusion and a link.
 
-Run: `python -m benchmarks.profile_iteration [--quick]` → `benchmarks/profile_iteration.md` + `.png`
-(and `benchmarks/kernel_profile.md`).
+Run: `python -m studies.profile_iteration [--quick]` → `studies/profile_iteration.md` + `.png`
+(and `studies/kernel_profile.md`).
 """
 
 from __future__ import annotations
@@ -44,34 +44,11 @@ import jax.numpy as jnp
 from flax import struct
 
 from benchmarks import ceiling, common
-from pgjax import losses, ppo
-from pgjax.algorithms import acting, build, learning
+from pgjax import Trajectory, rollout
+from pgjax.algorithms import build, learning, ppo
 from pgjax.networks import ActorCritic
-from pgjax.rollout import Trajectory, rollout
-
-CONFIGS = {
-    "classic (4 envs × 128)": dict(num_envs=4, num_steps=128, update_epochs=4, num_minibatches=4),
-    "wide (256 envs × 128)": dict(num_envs=256, num_steps=128, update_epochs=4, num_minibatches=4),
-}
-
-
-def make_config(fields) -> ppo.Config:
-    return ppo.Config.for_env("CartPole-v1", hidden_sizes=(64, 64), activation="tanh",
-                              total_timesteps=fields["num_envs"] * fields["num_steps"] * 8, **fields)
-
-
-def ppo_step_fn(config, state):
-    """The Adam step `ppo.update` scans over, built from the same pieces."""
-    setup = build.build(config)
-
-    def clipped_surrogate(dist, batch, advantages):
-        return losses.clipped_surrogate_loss(
-            dist.log_prob(batch.action), batch.log_prob, advantages, config.clip_eps
-        )
-
-    loss_fn = learning.actor_critic_loss(config, setup, clipped_surrogate, config.clip_eps if config.clip_value else None)
-    step_size = learning.learning_rate(config, state.iteration)
-    return learning.gradient_step(loss_fn, setup.optimizer, step_size)
+from studies import STUDY_DIR, kernel_profile
+from studies.iteration_parts import CONFIGS, PART_NAMES, make_config, part_functions, time_executable
 
 
 def epochs_gather_per_minibatch(step_fn, carry, batch, key, num_epochs, num_minibatches):
@@ -90,77 +67,26 @@ def epochs_gather_per_minibatch(step_fn, carry, batch, key, num_epochs, num_mini
 @struct.dataclass
 class FatBatch:
     """The learning batch as it was before this profile: the whole flattened `Trajectory`
-    plus advantages and targets. It exposes the fields the loss reads under the names
-    `learning.Batch` uses, so the same loss runs on both; `minibatch_epochs` shuffles every
-    leaf, so the unused trajectory fields are gathered in every epoch."""
+    (rewards, done flags, next values, episode statistics) beside advantages and targets.
+    The loss reads it as it reads `learning.Batch` (every attribute it asks for comes from
+    `batch`); `minibatch_epochs` shuffles every leaf, so the fields of `transitions`, which
+    the loss never reads, are gathered in every epoch all the same."""
 
-    transitions: Trajectory
-    advantages: jax.Array
-    targets: jax.Array
+    batch: learning.Batch
+    transitions: Trajectory  # the trajectory's other fields (those in `batch` are None here)
 
-    obs = property(lambda self: self.transitions.obs)
-    action = property(lambda self: self.transitions.action)
-    log_prob = property(lambda self: self.transitions.log_prob)
-    value = property(lambda self: self.transitions.value)
-    carry = property(lambda self: ())  # feed-forward: `learning.replay` reads these as empty
-    reset = property(lambda self: ())
+    def __getattr__(self, name):
+        if name in ("batch", "transitions"):  # not set yet (while the dataclass is built)
+            raise AttributeError(name)
+        return getattr(self.batch, name)
 
 
 def fat_batch(config, trajectory: Trajectory) -> FatBatch:
-    """`learning.advantage_batch`'s advantages and targets, with the whole trajectory beside them."""
-    batch = learning.advantage_batch(config, trajectory)
-    return FatBatch(learning.flatten_time(trajectory), batch.advantages, batch.targets)
-
-
-PART_NAMES = {
-    "rollout": "rollout (acting.collect)",
-    "gae": "GAE + flatten (learning.advantage_batch)",
-    "epochs": "learning epochs (learning.minibatch_epochs)",
-    "update": "whole ppo.update, one program",
-}
-
-
-def part_functions(config, epochs_impl=learning.minibatch_epochs) -> dict:
-    """The parts of `ppo.update`, each a function to jit on its own, keyed as `PART_NAMES`:
-    rollout `(state) -> (state, trajectory)`, gae `(trajectory) -> batch`, epochs
-    `(state, batch) -> ((params, opt_state), metrics)` (with `epochs_impl` for the minibatch
-    loop), update `(state) -> (state, metrics)`. `benchmarks/kernel_profile.py` reuses them."""
-
-    def collect(state):
-        state, trajectory, _ = acting.collect(config, build.build(config), state)
-        return state, trajectory
-
-    def advantages(trajectory):
-        return learning.advantage_batch(config, trajectory)
-
-    def epochs(state, batch):
-        return epochs_impl(ppo_step_fn(config, state), (state.params, state.opt_state), batch, state.key,
-                           config.update_epochs, config.num_minibatches)
-
-    def update(state):
-        return ppo.update(config, state)
-
-    return {"rollout": collect, "gae": advantages, "epochs": epochs, "update": update}
-
-
-def part_inputs(config, functions: dict | None = None):
-    """`(state, trajectory, state after the rollout, batch)`: the inputs of the parts
-    (computed with `functions`, `part_functions(config)` by default)."""
-    functions = functions or part_functions(config)
-    state = ppo.init(config, jax.random.PRNGKey(0))
-    new_state, trajectory = jax.jit(functions["rollout"])(state)
-    return state, trajectory, new_state, jax.jit(functions["gae"])(trajectory)
-
-
-def time_executable(executable, args, calls: int, repeats: int) -> common.Timing:
-    """Per-call time of a compiled part: each timed sample is `calls` back-to-back calls, / calls."""
-    def many():
-        out = None
-        for _ in range(calls):
-            out = executable(*args)
-        return out
-    timing = common.time_calls(many, repeats=repeats, warmup=1)
-    return common.Timing(tuple(t / calls for t in timing.samples))
+    """`learning.advantage_batch`'s batch, with the rest of the trajectory beside it."""
+    batch = learning.advantage_batch(config, build.build(config), trajectory)
+    rest = trajectory.replace(obs=None, action=None, log_prob=None, value=None)  # already in `batch`
+    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), rest)  # [T, N] -> [T·N], as the batch
+    return FatBatch(batch, flat)
 
 
 def profile(config, calls: int, repeats: int):
@@ -214,11 +140,11 @@ def profile(config, calls: int, repeats: int):
         "env + policy loop: keys drawn before the scan (instead of split at every step)":
             (key_loop(True), key_loop(False)),
         "epochs: gather per minibatch (instead of permute once per epoch)":
-            (parts["learning epochs (learning.minibatch_epochs)"],
+            (parts[PART_NAMES["epochs"]],
              timed(make_epochs(epochs_gather_per_minibatch), new_state, batch)),
         "epochs: `learning.Batch` holds only the fields the loss reads (instead of the whole Trajectory)":
             (timed(make_epochs(learning.minibatch_epochs), new_state, before_batch),
-             parts["learning epochs (learning.minibatch_epochs)"]),
+             parts[PART_NAMES["epochs"]]),
         f"{calls} Python-driven updates: donate_argnums=0 (instead of no donation)":
             donation(update, state, calls, repeats),
     }
@@ -249,7 +175,7 @@ def kernel_section(kernels: dict) -> str:
         + f"Measured {kernels['when']} on {kernels['machine']}. " + kernels["conclusion"]
         + "\n\nThe tables (kernels executed per part by kind, the loops with their trip counts, per-kernel "
         "times from a `jax.profiler` trace, the PRNG implementations compared) are in "
-        "[kernel_profile.md](kernel_profile.md), written by `python -m benchmarks.kernel_profile [--quick]`, "
+        "[kernel_profile.md](kernel_profile.md), written by `python -m studies.kernel_profile [--quick]`, "
         "which this script runs.\n"
     )
 
@@ -308,8 +234,6 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
         ],
     )
     markdown += "".join(sections)
-    from benchmarks import kernel_profile  # here: it imports this module
-
     kernel_summary = summary if summary is not None else {}
     kernel_profile.main(quick, kernel_summary)
     markdown += kernel_section(kernel_summary["kernels"])
@@ -324,8 +248,8 @@ def main(quick: bool = False, summary: dict | None = None) -> str:
     ax.set_ylabel("share of one iteration")
     ax.set_title("PPO iteration profile, CartPole-v1")
     ax.legend()
-    markdown += "\n" + common.save_figure(figure, "profile_iteration")
-    return common.write_section("profile_iteration", markdown)
+    markdown += "\n" + common.save_figure(figure, "profile_iteration", STUDY_DIR)
+    return common.write_section("profile_iteration", markdown, STUDY_DIR)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """How a CartPole-v1 preset's failing seeds fail: the cart leaves the track, or the pole falls.
 
-    python -m benchmarks.cartpole_failures [--algo ppo_kl] [--seeds 32] [--root 8] [--set FIELD=VALUE ...]
-                                           [--out FILE.md]
+    python -m studies.cartpole_failures [--algo ppo_kl] [--seeds 32] [--root 8] [--set FIELD=VALUE ...]
+                                        [--out FILE.md]
 
 Trains the preset (with any `--set` overrides) on `--seeds` seeds split off
 `jax.random.key(root)`, in one program as `benchmarks.presets` does, scores every seed as
@@ -13,7 +13,7 @@ It also reads each failing seed's training curve (`training_history`): the first
 whose episodes reached the threshold, the iteration it collapsed (a `SMOOTHING`-iteration
 mean return below `COLLAPSE` after that), its value loss over the last tenth of training
 and its final entropy, and counts the passing seeds that collapsed the same way and came
-back. Feed-forward policies only. Writes `benchmarks/cartpole_failures_<algo>.md`, or `--out`.
+back. Feed-forward policies only. Writes `studies/cartpole_failures_<algo>.md`, or `--out`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import numpy as np
 
 import pgjax
 from benchmarks import common, presets
-from pgjax.algorithms.build import build
-from pgjax.cli.main import parse_overrides
+from pgjax.algorithms import build, parse_overrides
+from studies import STUDY_DIR
 
 EPISODES = 64
 SMOOTHING = 20  # iterations in the moving mean that marks a collapse
@@ -45,10 +45,10 @@ def episode_ends(config, params, key: jax.Array, num_episodes: int = EPISODES, o
     (frozen, as in evaluation): the policy sees normalised observations, the ends are
     read from the raw ones."""
     if config.recurrent:
-        raise ValueError(f"network: {config.network!r} is recurrent; the episodes here are played without a carry")
+        raise ValueError(f"network: {config.network.kind!r} is recurrent; the episodes here are played without a carry")
     if config.normalize_observations and obs_statistics is None:
         raise ValueError("obs_statistics: this preset normalises observations; give the trained agent's statistics")
-    setup = build(config, num_envs=num_episodes, obs_statistics=obs_statistics if config.normalize_observations else None)
+    setup = build.build(config, num_envs=num_episodes, obs_statistics=obs_statistics if config.normalize_observations else None)
     env, env_params, network = setup.env, setup.env_params, setup.network
     policy_view = lambda obs: obs  # noqa: E731
     if config.normalize_observations:
@@ -126,7 +126,7 @@ def main(argv=None) -> str:
     parser.add_argument("--seeds", type=int, default=32)
     parser.add_argument("--root", type=int, default=8, help="the key the seeds are split from")
     parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE", help="override preset fields")
-    parser.add_argument("--out", type=Path, help="the markdown file (default: benchmarks/cartpole_failures_<algo>.md)")
+    parser.add_argument("--out", type=Path, help="the markdown file (default: studies/cartpole_failures_<algo>.md)")
     args = parser.parse_args(argv)
     if args.out is not None and not args.out.parent.is_dir():  # before minutes of training
         parser.error(f"--out: {args.out.parent} is not a directory")
@@ -148,7 +148,7 @@ def main(argv=None) -> str:
                      f"{metrics['entropy'][-1, seed]:.2f}" if "entropy" in metrics else "–"])
     passing = np.flatnonzero(scores >= goal)
     came_back = sum(histories[seed][1] is not None for seed in passing)
-    command = "python -m benchmarks.cartpole_failures " + " ".join(
+    command = "python -m studies.cartpole_failures " + " ".join(
         [f"--algo {args.algo} --seeds {args.seeds} --root {args.root}"] + (["--set", *args.set] if args.set else [])
         + ([f"--out {args.out}"] if args.out else [])
     )
@@ -173,7 +173,7 @@ def main(argv=None) -> str:
     if args.out is not None:
         args.out.write_text(markdown)
         return markdown
-    return common.write_section(f"cartpole_failures_{args.algo}", markdown)
+    return common.write_section(f"cartpole_failures_{args.algo}", markdown, STUDY_DIR)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Generating tokens with the transformer network: its key/value cache against a full pass per token.
 
-`network="transformer"` (`pgjax.networks.transformer`, d_model 64, 2 layers, 4 heads) generates
+`network="transformer"` (`pgjax.networks.Transformer`, d_model 64, 2 layers, 4 heads) generates
 `NUM_SEQUENCES` sequences in parallel from a fixed one-token prompt up to `SEQ_LEN` tokens,
 sampling each token (PAD excluded: it would end the sequence's prefix), two ways, each one
 compiled program (a `lax.scan` over the generated tokens), compiled ahead and timed side by
@@ -23,7 +23,7 @@ generated tokens and their gradient, as a policy-gradient loss needs), two ways:
 - `step by step`: `unroll`, a `lax.scan` over the steps, each computing its new positions
   as a block against the cache (what a window that starts mid-episode needs: PPO's).
 
-Run: `python -m benchmarks.token_generation [--quick]` -> `benchmarks/token_generation.md`.
+Run: `python -m studies.token_generation [--quick]` -> `studies/token_generation.md`.
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
-from pgjax.envs.tokens import PAD, VOCAB
-from pgjax.networks.transformer import CausalTransformer, Transformer
+from pgjax.envs import tokens as token_tasks
+from pgjax.networks import CausalTransformer, Transformer
+from studies import STUDY_DIR
 
+PAD, VOCAB = token_tasks.PAD, token_tasks.VOCAB
 SEQ_LEN = 32
 NUM_SEQUENCES = 64
 PROMPT_TOKEN = 1
@@ -178,7 +180,7 @@ def section(quick: bool = False) -> str:
 
 def main(argv=None) -> None:
     quick = common.parse_quick(argv)
-    print(common.write_section("token_generation", section(quick)))
+    print(common.write_section("token_generation", section(quick), STUDY_DIR))
 
 
 if __name__ == "__main__":

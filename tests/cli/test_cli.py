@@ -14,8 +14,8 @@ import pytest
 
 import pgjax
 from pgjax.cli import main
-from pgjax.cli.main import parse_value
-from pgjax.cli.commands import _resolve_algorithm_and_env
+from pgjax.algorithms.config_io import parse_value
+from pgjax.cli.arguments import resolve_algorithm_and_env
 
 TINY = ["--total-timesteps", "2048", "--set", "num_envs=4", "num_steps=64"]
 ITERATIONS = 2048 // (4 * 64)
@@ -72,7 +72,7 @@ def test_train_writes_config_summary_and_plot(run):
     config = json.loads((out / "config.json").read_text())
     assert config["algorithm"] == "ppo" and config["env"] == "CartPole-v1"
     assert (config["num_envs"], config["num_steps"], config["total_timesteps"]) == (4, 64, 2048)
-    assert config["hidden_sizes"] == list(pgjax.ppo.Config().hidden_sizes)
+    assert config["hidden_sizes"] == list(pgjax.ppo.Config().network.hidden_sizes)
 
     summary = json.loads((out / "summary.json").read_text())
     _, rows = read_csv(out / "metrics.csv")
@@ -237,8 +237,8 @@ def test_set_values_take_the_type_of_the_default(text, default, value):
 
 
 def test_a_lone_environment_name_means_the_default_algorithm():
-    assert _resolve_algorithm_and_env("Acrobot-v1", None) == ("ppo", "Acrobot-v1")
-    assert _resolve_algorithm_and_env(None, None) == ("ppo", "CartPole-v1")
+    assert resolve_algorithm_and_env("Acrobot-v1", None) == ("ppo", "Acrobot-v1")
+    assert resolve_algorithm_and_env(None, None) == ("ppo", "CartPole-v1")
 
 
 def test_resume_needs_a_checkpointed_run_folder(run, capsys, tmp_path):

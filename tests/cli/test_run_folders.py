@@ -25,12 +25,13 @@ import pytest
 import pgjax
 from pgjax.runs import checkpoint
 from pgjax import ppo
-from pgjax.algorithms import scan as driver
+from pgjax.algorithms import scan
 from pgjax.cli import main
 from pgjax.report.divergence import nan_onsets
 from pgjax.report.sinks import MetricsLogger, make_sink
 from pgjax.report.progress import Progress, report_every
 from pgjax.cli.run_folder import RunFolder
+from pgjax.runs.driver import train_with_checkpoints
 from pgjax.runs.sweep import sweep
 
 TINY = ["--total-timesteps", "2048", "--set", "num_envs=4", "num_steps=64", "hidden_sizes=16"]
@@ -113,6 +114,52 @@ def test_library_resume_skips_a_corrupt_checkpoint(checkpointed, tmp_path):
     with pytest.warns(UserWarning, match="iteration 8 is unreadable"):
         step = checkpoint.recover(str(out / "checkpoints"), ppo, key=jax.random.PRNGKey(0))
     assert step == 4 and checkpoint.latest_step(str(out / "checkpoints")) == 4
+
+
+def as_written_by_0_1_0(run_dir: Path) -> None:
+    """The run folder as pgjax 0.1.0 left it: no version in run.json, and checkpoints whose
+    `runs` item (orbax's JSON file `metadata`) holds the number of runs alone, no format."""
+    settings = json.loads((run_dir / "run.json").read_text())
+    del settings["pgjax_version"]
+    (run_dir / "run.json").write_text(json.dumps(settings, indent=2) + "\n")
+    runs_items = list((run_dir / "checkpoints").glob("*/runs/metadata"))
+    assert len(runs_items) == 2
+    for path in runs_items:
+        assert json.loads(path.read_text())["format"] == checkpoint.CHECKPOINT_FORMAT
+        path.write_text(json.dumps({"num_runs": 2}))
+
+
+def folder_contents(path: Path) -> dict:
+    return {str(file.relative_to(path)): file.read_bytes() for file in sorted(path.rglob("*")) if file.is_file()}
+
+
+def test_a_checkpoint_of_an_older_format_is_one_line_naming_its_version(checkpointed, tmp_path):
+    """A folder written by pgjax 0.1.0 (whose parameter tree no longer restores) is neither
+    resumed nor taken for a corrupt one: one line that names the version, exit code 2, and
+    every file left as it was."""
+    out = copy_run(checkpointed, tmp_path / "run")
+    as_written_by_0_1_0(out)
+    before = folder_contents(out)
+    code, stdout, stderr = run_main(["train", "--resume", str(out), "--no-progress"])
+    assert code == 2 and stdout == ""
+    line = one_error_line(stderr)
+    assert line.startswith("error: --resume: checkpoint ")
+    assert f"written by pgjax 0.1.0 (checkpoint format 1), which pgjax {pgjax.__version__} " \
+           f"(format {checkpoint.CHECKPOINT_FORMAT}) cannot resume" in line
+    assert folder_contents(out) == before  # no .corrupt, no metric file rewritten
+
+    with pytest.raises(ValueError, match="written by pgjax 0.1.0"):
+        checkpoint.recover(str(out / "checkpoints"), ppo, key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="written by pgjax 0.1.0"):
+        checkpoint.saved_config(str(out / "checkpoints"), ppo)
+    assert sorted(os.listdir(out / "checkpoints")) == ["4", "8"]
+
+
+def test_run_json_and_checkpoints_record_the_pgjax_that_wrote_them(checkpointed):
+    assert json.loads((checkpointed / "run.json").read_text())["pgjax_version"] == pgjax.__version__
+    for path in (checkpointed / "checkpoints").glob("*/runs/metadata"):
+        assert json.loads(path.read_text()) == {
+            "num_runs": 2, "format": checkpoint.CHECKPOINT_FORMAT, "pgjax_version": pgjax.__version__}
 
 
 # ---------------------------------------------------------------- NaN
@@ -256,7 +303,7 @@ def test_reports_in_blocks_see_every_iteration_and_change_no_number():
 
     start = {"key": jax.random.key(5), "value": jnp.zeros(()), "iteration": jnp.zeros((), jnp.int32)}
     run = lambda callback, k: jax.jit(  # noqa: E731
-        lambda state: driver.run_updates(update, None, state, 6, callback, report_every=k))(start)
+        lambda state: scan.run_updates(update, None, state, 6, callback, report_every=k))(start)
     _, every = run(lambda m: None, 1)
     seen = []
 
@@ -273,10 +320,10 @@ def test_reports_in_blocks_see_every_iteration_and_change_no_number():
 
 
 def test_block_length_is_the_largest_divisor_within_report_every():
-    assert [driver.block_length(976, k) for k in (1, 8, 16, 32, 60)] == [1, 8, 16, 16, 16]
-    assert driver.block_length(61, 32) == 1 and driver.block_length(4, 32) == 4
+    assert [scan.block_length(976, k) for k in (1, 8, 16, 32, 60)] == [1, 8, 16, 16, 16]
+    assert scan.block_length(61, 32) == 1 and scan.block_length(4, 32) == 4
     with pytest.raises(ValueError, match="report_every: must be a positive integer, got 0"):
-        driver.block_length(10, 0)
+        scan.block_length(10, 0)
 
 
 def test_progress_writes_every_queued_row_on_close_and_reraises_a_sink_error():
@@ -332,17 +379,17 @@ def test_progress_takes_a_block_as_it_takes_its_iterations_one_by_one(tmp_path):
 def test_library_callback_stop_then_resume_equals_straight(tmp_path):
     config = ppo.Config.for_env("CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 6, hidden_sizes=(8,))
     key = jax.random.key(11)
-    straight_state, straight = checkpoint.train_with_checkpoints(ppo, config, key, str(tmp_path / "a"), 4)
+    straight_state, straight = train_with_checkpoints(ppo, config, key, str(tmp_path / "a"), 4)
     seen = []
 
     def stop_after_three(metrics):
         seen.append(int(metrics["env_steps"]))
         return len(seen) == 3
 
-    state, metrics = checkpoint.train_with_checkpoints(ppo, config, key, str(tmp_path / "b"), 4, callback=stop_after_three)
+    state, metrics = train_with_checkpoints(ppo, config, key, str(tmp_path / "b"), 4, callback=stop_after_three)
     assert int(state.iteration) == 3 and len(metrics["env_steps"]) == 3
     assert checkpoint.latest_step(str(tmp_path / "b")) == 3
-    state, metrics = checkpoint.train_with_checkpoints(ppo, config, key, str(tmp_path / "b"), 4, resume=True)
+    state, metrics = train_with_checkpoints(ppo, config, key, str(tmp_path / "b"), 4, resume=True)
     jax.tree.map(np.testing.assert_array_equal, metrics, straight)
     jax.tree.map(np.testing.assert_array_equal, state.params, straight_state.params)
 

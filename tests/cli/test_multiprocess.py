@@ -29,7 +29,7 @@ SLOW_MACHINE_FLAGS = (
     "--xla_cpu_collective_call_terminate_timeout_seconds=900 --xla_cpu_collective_call_warn_stuck_timeout_seconds=300 "
     "--xla_cpu_collective_timeout_seconds=900"
 )
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parents[2] / "README.md"  # tests/cli/ -> the repository
 TIMEOUT = 480  # seconds for one launch, all its processes together
 
 # Small PPO runs: 4 envs x 32 steps = 128 env steps per iteration.
