@@ -33,7 +33,6 @@ the writes so that each array is written once.
 from __future__ import annotations
 
 import os
-import time
 import warnings
 from collections.abc import Callable
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import itertools
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
