@@ -1,5 +1,14 @@
-"""Shared test helpers that stand outside pgjax, so expectations do not reuse the code under test."""
+"""Shared test helpers that stand outside pgjax, so expectations do not reuse the code under test.
 
+- `tiny(algo, env, **overrides)`: the smallest valid config of any algorithm on any
+  environment, the same sizes everywhere so that tests share compiled programs, and
+  `train_per_value`, one jitted vmap over a hyperparameter for every test;
+- `cartpole_next_obs`: CartPole's true next observation from its own dynamics;
+- `trained_returns`, `assert_reached`, `seed_offset`: the learning tests' seeds and thresholds;
+- the order in which files are handed to CI's workers (long ones first).
+"""
+
+import functools
 import os
 
 import jax
@@ -7,6 +16,72 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from gymnax.environments.classic_control.cartpole import CartPole, EnvState
+
+# ---------------------------------------------------------------- tiny configs
+#
+# Structural (static) fields fix the compiled program, numeric (traced) ones do not: tests
+# that build their config with `tiny` and change only numeric fields (`learning_rate`,
+# `clip_eps`, ...) run one compiled program between them (JAX's in-memory cache within a
+# process, its persistent cache, which CI sets, across processes).
+
+# Per algorithm: 4 environments, and the fewest epochs and minibatches that still exercise
+# the loops. Group methods need num_envs = num_groups * group_size; episodic ones simulate
+# num_steps as one episode window.
+TINY_SIZES = {
+    "ppo": dict(num_envs=4, num_steps=32, update_epochs=2, num_minibatches=2),
+    "ppo_kl": dict(num_envs=4, num_steps=32, update_epochs=2, num_minibatches=2),
+    "a2c": dict(num_envs=4, num_steps=32),
+    "trpo": dict(num_envs=4, num_steps=32, update_epochs=2, num_minibatches=2, cg_iterations=4, line_search_steps=4),
+    "reinforce": dict(num_envs=4, num_steps=24),
+    "rloo": dict(num_envs=4, num_groups=2, group_size=2, num_steps=24),
+    "grpo": dict(num_envs=4, num_groups=2, group_size=2, num_steps=24, update_epochs=2, num_minibatches=2),
+}
+# Every network small: an MLP layer, a GRU and a one-block transformer of a few units.
+TINY_NETWORKS = dict(hidden_sizes=(16,), gru_size=8, d_model=16, num_layers=1, num_heads=2)
+TINY_ITERATIONS = 3
+
+
+def tiny_config(algo, env: str = "CartPole-v1", *, iterations: int = TINY_ITERATIONS, **overrides):
+    """The smallest valid config of `algo` (a name in `pgjax.ALGORITHMS` or the module) on
+    `env`: its preset for `env` (so the environment's switches, such as observation
+    normalisation, stay) with the sizes above, `iterations` iterations long, then `overrides`.
+
+    On a token task one episode window is one answer (num_steps = the longest answer) and
+    the transformer's cache holds one prompt and its answer. Recurrent networks take
+    minibatches of whole environments, so 2 minibatches of the 4 environments divide them.
+    """
+    from pgjax.algorithms import ALGORITHMS
+    from pgjax.envs.tokens import TOKEN_TASKS
+
+    module = ALGORITHMS[algo] if isinstance(algo, str) else algo
+    name = module.__name__.rsplit(".", 1)[-1]
+    sizes = {**TINY_SIZES[name], **TINY_NETWORKS}
+    if env in TOKEN_TASKS:
+        task = TOKEN_TASKS[env]()
+        sizes.update(num_steps=task.max_answer, max_len=task.max_len)
+    sizes.update(overrides)
+    if "total_timesteps" not in overrides:
+        sizes["total_timesteps"] = iterations * sizes["num_envs"] * sizes["num_steps"]
+    return module.Config.for_env(env, **sizes)
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """`tiny(algo, env="CartPole-v1", *, iterations=3, **overrides) -> Config`: see `tiny_config`."""
+    return tiny_config
+
+
+@functools.partial(jax.jit, static_argnames=("module", "field"))
+def _train_per_value(module, config, field: str, values, key):
+    return jax.vmap(lambda value: module.train(config.replace(**{field: value}), key))(values)
+
+
+@pytest.fixture(scope="session")
+def train_per_value():
+    """`(module, config, field, values [n], key) -> (states [n], metrics [n, iterations])`: one
+    agent per value of the numeric hyperparameter `field`, vmapped in one program. One jitted
+    function for every test, so tests that vmap the same config share its compilation."""
+    return _train_per_value
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +104,33 @@ def cartpole_next_obs():
         return jax.vmap(one)(obs, action)
 
     return lambda obs, action, params: np.asarray(successor(jnp.asarray(obs), jnp.asarray(action), params))
+
+
+# ---------------------------------------------------------------- order of the files
+#
+# CI runs the suite on two workers, one file at a time each (`-n 2 --dist loadfile`), handing out
+# files in collection order. The files that train agents take minutes each and the others
+# seconds, so the long ones go first and the short ones fill in at the end: files with
+# learning tests, then the rest, each group largest (most tests) first. (xdist's own order, by
+# number of tests alone, would leave the few-but-long learning files for last.)
+
+
+def pytest_configure(config):
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    files: dict[str, list] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+
+    def priority(file):
+        tests = files[file]
+        return (not any(item.get_closest_marker("learning") for item in tests), -len(tests))
+
+    items[:] = [item for file in sorted(files, key=priority) for item in files[file]]
 
 
 # ---------------------------------------------------------------- learning tests

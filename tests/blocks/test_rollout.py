@@ -1,4 +1,5 @@
-"""`rollout`: time-major shapes, next_value of the true next state, determinism.
+"""`rollout`: time-major shapes, next_value of the true next state, determinism; and
+`rollout_episodes`: groups that share their start, each environment's first episode only.
 
 The policy and critic here are linear functions of the observation with known
 weights, so every expectation is computed in NumPy from the recorded
@@ -14,7 +15,7 @@ import pytest
 
 from pgjax.distributions import Categorical, DiagGaussian
 from pgjax.envs import make_vec_env
-from pgjax.rollout import Trajectory, rollout
+from pgjax.rollout import Trajectory, first_episode_mask, group_reset_keys, rollout, rollout_episodes
 
 T, N, LIMIT = 12, 3, 5
 
@@ -134,3 +135,51 @@ def test_continuous_rollout_shapes():
     expected_truncated[LIMIT - 1 :: LIMIT] = True
     np.testing.assert_array_equal(trajectory.truncated, expected_truncated)
     assert not np.asarray(trajectory.terminated).any()
+
+
+# ---------------------------------------------------------------- episodes, in groups
+
+
+def test_first_episode_mask_matches_loop():
+    done = np.random.default_rng(0).uniform(size=(9, 5)) < 0.2
+    expected = np.zeros((9, 5), np.float32)
+    for i in range(5):
+        running = True
+        for t in range(9):
+            expected[t, i] = float(running)
+            if done[t, i]:
+                running = False
+    np.testing.assert_array_equal(first_episode_mask(jnp.asarray(done)), expected)
+
+
+def test_group_reset_keys_share_initial_states_within_groups_only():
+    env, params = make_vec_env("CartPole-v1", 6)
+    obs, _ = env.reset(group_reset_keys(jax.random.key(0), 3, 2), params)
+    obs = np.asarray(obs)
+    for g in range(3):
+        np.testing.assert_array_equal(obs[2 * g], obs[2 * g + 1])
+    assert len({tuple(o) for o in obs}) == 3
+
+
+def test_rollout_episodes_masks_everything_after_the_first_episode():
+    """The linear policy on CartPole, nearly uniform at its small observations: each env's
+    first episode ends early, after which the env auto-resets; only the first episode counts."""
+    env, env_params = make_vec_env("CartPole-v1", 16)
+    _, _, episodes = rollout_episodes(env, env_params, policy_fn, None, PARAMS, jax.random.key(2), 60, group_size=4)
+    alive = np.asarray(episodes.alive)
+    raw_done = np.asarray(episodes.terminated | episodes.truncated)
+    for i in range(16):
+        steps = int(alive[:, i].sum())
+        assert np.all(alive[:steps, i] == 1) and np.all(alive[steps:, i] == 0)
+        # The episode's end is the only flagged step, and the reward stops there.
+        assert raw_done[:, i].sum() == 1 and raw_done[steps - 1, i]
+        assert np.all(np.asarray(episodes.reward)[steps:, i] == 0)
+        assert float(np.asarray(episodes.reward)[:, i].sum()) == steps  # CartPole pays 1 per step
+        if steps < 60:  # ended inside the window: the statistics report the same episode
+            assert np.asarray(episodes.episode_done)[:, i].sum() == 1
+            assert np.asarray(episodes.episode_return)[steps - 1, i] == steps
+    # Envs of a group start alike, yet sampled actions make their episodes differ.
+    first_obs = np.asarray(episodes.obs[0])
+    np.testing.assert_array_equal(first_obs[0], first_obs[3])
+    assert not np.array_equal(first_obs[0], first_obs[4])
+    assert len(set(alive.sum(axis=0).tolist())) > 1

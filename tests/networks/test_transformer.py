@@ -1,5 +1,6 @@
 """The causal transformer (`network="transformer"`): its key/value cache gives the full causal
-pass's outputs one token at a time, resets, replays, config rules, and PPO on a token task."""
+pass's outputs one token at a time, resets, replays, and config rules. PPO training it on a
+token task, checkpointed and resumed: tests/runs/test_checkpoint_tokens.py."""
 
 import jax
 import jax.numpy as jnp
@@ -121,15 +122,3 @@ def test_config_rules():
     with pytest.raises(ValueError, match=r"network: 'transformer' needs one-hot token observations"):
         build.build(ppo.Config(network="transformer", num_minibatches=1))
     assert ppo.Config(network="transformer", num_minibatches=1).recurrent
-
-
-def test_ppo_trains_a_transformer_on_a_token_task():
-    config = ppo.Config.for_env(
-        "Reverse2-tokens-v0", network="transformer", num_envs=8, num_steps=2, total_timesteps=8 * 2 * 2,
-        num_minibatches=2, update_epochs=1, max_len=8, d_model=16, num_layers=1, num_heads=2,
-    )
-    _, metrics = jax.jit(ppo.train)(config, jax.random.key(0))
-    assert metrics["env_steps"].shape == (2,)
-    for name, values in metrics.items():
-        if name != "episode_return":  # NaN where no episode finished in an iteration
-            assert np.all(np.isfinite(np.asarray(values, float))), name

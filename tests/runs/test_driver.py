@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 
-from pgjax.algorithms import scan as driver
 from pgjax.runs.driver import run_reported
 
 
@@ -67,23 +66,6 @@ def test_a_callback_with_report_block_gets_each_block_once():
     state, metrics, stopped = run_reported(runner, 0, 16, 4, callback)
     assert callback.blocks == [[1, 2, 3, 4], [5, 6, 7, 8]]
     assert stopped and state == 8 and runner.dispatched == [0, 4, 8]
-
-
-def test_hand_block_calls_per_iteration_or_once_with_the_block():
-    block = {"iteration": np.arange(1, 5), "loss": np.zeros((4, 2))}
-    seen = []
-    assert not driver.hand_block(lambda m: seen.append((int(m["iteration"]), m["loss"].shape)), block)
-    assert seen == [(1, (2,)), (2, (2,)), (3, (2,)), (4, (2,))]
-    assert driver.hand_block(lambda m: int(m["iteration"]) == 3, block)  # any True answer stops
-    assert not driver.hand_block(lambda m: "yes", block)  # only a real True counts
-
-    class Blocks:
-        def report_block(self, metrics):
-            seen.append(metrics["iteration"].tolist())
-            return np.bool_(True)
-
-    seen.clear()
-    assert driver.hand_block(Blocks(), block) and seen == [[1, 2, 3, 4]]
 
 
 def test_without_a_callback_the_blocks_just_run():

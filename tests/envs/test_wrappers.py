@@ -1,4 +1,6 @@
-"""Environment construction and the batched wrappers, against manual NumPy bookkeeping."""
+"""The batched wrappers (`pgjax.envs.wrappers`) against manual NumPy bookkeeping: episode
+statistics across automatic resets, time limits, running statistics, observation
+normalisation, reward scaling and action clipping."""
 
 import jax
 import jax.numpy as jnp
@@ -6,45 +8,11 @@ import numpy as np
 import pytest
 from gymnax.environments import spaces
 
-from pgjax.envs import ClipAction, EpisodeStatistics, NormalizeObservation, RunningMeanStd, ScaleReward, VecEnv, make_env, make_vec_env
+from pgjax.envs import ClipAction, EpisodeStatistics, NormalizeObservation, RunningMeanStd, ScaleReward, VecEnv, make_env
+
+from tests.envs.stepping import cartpole_actions, play
 
 PRIOR_COUNT = 1e-4  # RunningMeanStd's prior: a pseudo-sample of mean 0 and variance 1
-
-
-def play(vec_env, env_params, key, actions):
-    """Reset, then step with `actions` `[T, N]`; returns the reset obs, final state and stacked step outputs.
-
-    The keys depend only on `key`, so two wrappings of the same environment
-    played with the same key and actions see the same raw transitions.
-    """
-    reset_key, step_key = jax.random.split(key)
-    step_keys = jax.random.split(step_key, actions.shape[:2])
-
-    @jax.jit
-    def run(actions):
-        obs, state = vec_env.reset(reset_key, env_params)
-
-        def step(state, inputs):
-            keys, action = inputs
-            obs, state, reward, terminated, truncated, info = vec_env.step(keys, state, action, env_params)
-            return state, (obs, reward, terminated, truncated, info)
-
-        final_state, outputs = jax.lax.scan(step, state, (step_keys, actions))
-        return obs, final_state, outputs
-
-    return jax.tree.map(np.asarray, run(jnp.asarray(actions)))
-
-
-def cartpole_actions(num_steps):
-    """A fixed policy per environment: always left, always right, and two alternating ones.
-
-    Constant pushes topple the pole within ~10 steps (termination); alternating
-    pushes keep it up until the time limit (truncation).
-    """
-    t = np.arange(num_steps)[:, None]
-    return np.concatenate([np.zeros((num_steps, 1)), np.ones((num_steps, 1)), t % 2, (t + 1) % 2], axis=1).astype(
-        np.int32
-    )
 
 
 def with_prior(samples):
@@ -58,36 +26,6 @@ def with_prior(samples):
     mean = samples.sum(axis=0) / total
     var = (PRIOR_COUNT * (1.0 + mean**2) + np.sum((samples - mean) ** 2, axis=0)) / total
     return mean, var, total
-
-
-# ---------------------------------------------------------------- make_env
-
-
-def test_make_env_applies_overrides():
-    env, params = make_env("CartPole-v1", max_steps_in_episode=10)
-    assert params.max_steps_in_episode == 10
-    assert env.name == "CartPole-v1"
-
-
-def test_make_env_unknown_environment_raises_naming_it():
-    with pytest.raises(ValueError, match="CartPole-v7"):
-        make_env("CartPole-v7")
-
-
-def test_make_env_unknown_parameter_raises_naming_it():
-    with pytest.raises(ValueError, match="max_steps_in_episodes"):
-        make_env("CartPole-v1", max_steps_in_episodes=10)
-
-
-def test_make_vec_env_stack_order():
-    env, _ = make_vec_env("Pendulum-v1", 2, normalize_observations=True, scale_rewards=True)
-    layers = []
-    while not isinstance(env, VecEnv):
-        layers.append(type(env))
-        env = env.env
-    assert layers == [NormalizeObservation, ScaleReward, ClipAction, EpisodeStatistics]
-    discrete, _ = make_vec_env("CartPole-v1", 2)
-    assert isinstance(discrete, EpisodeStatistics) and isinstance(discrete.env, VecEnv)
 
 
 # ---------------------------------------------------------------- episode statistics and time limits
@@ -145,25 +83,6 @@ def test_time_limit_truncates_and_does_not_terminate(name, limit):
     np.testing.assert_array_equal(truncated, expected)
     assert not terminated.any()
     np.testing.assert_array_equal(info["episode_length"][expected], limit)
-
-
-def test_final_observation_is_the_pre_reset_observation(cartpole_next_obs):
-    env, params = make_env("CartPole-v1", max_steps_in_episode=12)
-    num_steps = 40
-    actions = cartpole_actions(num_steps)
-    reset_obs, _, (obs, _, terminated, truncated, info) = play(
-        VecEnv(env, actions.shape[1]), params, jax.random.PRNGKey(2), actions
-    )
-    final_obs = info["final_observation"]
-    previous_obs = np.concatenate([reset_obs[None], obs[:-1]])
-    done = terminated | truncated
-    assert terminated.any() and truncated.any()
-    for t in range(num_steps):
-        np.testing.assert_allclose(final_obs[t], cartpole_next_obs(previous_obs[t], actions[t], params), atol=1e-5)
-    # Where nothing ended the two agree; where an episode ended, obs is a fresh reset state.
-    np.testing.assert_array_equal(final_obs[~done], obs[~done])
-    assert np.all(np.abs(obs[done]) <= 0.05)
-    assert np.all(np.any(final_obs[done] != obs[done], axis=-1))
 
 
 # ---------------------------------------------------------------- running statistics and normalisation

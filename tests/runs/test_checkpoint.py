@@ -8,16 +8,16 @@ import jax
 import numpy as np
 import pytest
 
+from pgjax.algorithms.config_io import config_from_json, config_to_json
 from pgjax.runs import checkpoint
+from pgjax.runs.driver import train_with_checkpoints
 
 from pgjax import ppo
 
-# 4 iterations of a tiny PPO; checkpoints every 2.
-TINY = dict(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 4, hidden_sizes=(16,), num_minibatches=2, update_epochs=2)
-
-
-def tiny(**overrides):
-    return ppo.Config.for_env("CartPole-v1", **{**TINY, **overrides})
+@pytest.fixture(scope="module")
+def small(tiny):
+    """`small(**overrides)`: 4 iterations of the tiny PPO, for checkpoints every 2."""
+    return lambda **overrides: tiny("ppo", iterations=4, **overrides)
 
 
 def leaves(tree):
@@ -35,36 +35,36 @@ def assert_identical(a, b):
 
 
 @pytest.fixture(scope="module")
-def straight():
+def straight(small):
     """4 iterations in one compiled `train`."""
-    return jax.jit(ppo.train)(tiny(), jax.random.key(7))
+    return jax.jit(ppo.train)(small(), jax.random.key(7))
 
 
-def test_config_round_trips_through_json():
-    config = tiny(hidden_sizes=(8, 4), env_params=(("max_steps_in_episode", 50),), clip_eps=0.3)
-    assert checkpoint.config_from_json(ppo, checkpoint.config_to_json(config)) == config
+def test_config_round_trips_through_json(small):
+    config = small(hidden_sizes=(8, 4), env_params=(("max_steps_in_episode", 50),), clip_eps=0.3)
+    assert config_from_json(ppo, config_to_json(config)) == config
 
 
-def test_bad_arguments_raise_naming_the_field(tmp_path):
+def test_bad_arguments_raise_naming_the_field(tmp_path, small):
     with pytest.raises(ValueError, match="every_iterations: must be a positive integer"):
-        checkpoint.train_with_checkpoints(ppo, tiny(), jax.random.key(0), str(tmp_path / "run"), 0)
+        train_with_checkpoints(ppo, small(), jax.random.key(0), str(tmp_path / "run"), 0)
     with pytest.raises(ValueError, match="run_dir: .* holds no complete checkpoint"):
         checkpoint.restore(str(tmp_path / "missing"), ppo)
 
 
-def test_chunked_interrupted_and_resumed_equals_straight(tmp_path, straight):
+def test_chunked_interrupted_and_resumed_equals_straight(tmp_path, straight, small):
     state_straight, metrics_straight = straight
     run_dir = str(tmp_path / "run")
     key = jax.random.key(7)
 
-    state_chunked, metrics_chunked = checkpoint.train_with_checkpoints(ppo, tiny(), key, run_dir, every_iterations=2)
+    state_chunked, metrics_chunked = train_with_checkpoints(ppo, small(), key, run_dir, every_iterations=2)
     assert checkpoint.latest_step(run_dir) == 4
     assert_identical(state_chunked, state_straight)
     assert_identical(metrics_chunked, metrics_straight)
 
     # The checkpoint on disk holds the same state, config and metrics.
     state_loaded, config_loaded, metrics_loaded = checkpoint.restore(run_dir, ppo)
-    assert config_loaded == tiny()
+    assert config_loaded == small()
     assert_identical(state_loaded, state_straight)
     assert_identical(metrics_loaded, metrics_straight)
 
@@ -72,10 +72,10 @@ def test_chunked_interrupted_and_resumed_equals_straight(tmp_path, straight):
     shutil.rmtree(os.path.join(run_dir, "4"))
     assert checkpoint.latest_step(run_dir) == 2
     seen = []
-    state_resumed, metrics_resumed = checkpoint.train_with_checkpoints(
-        ppo, tiny(), key, run_dir, every_iterations=2, callback=lambda m: seen.append(int(m["env_steps"])), resume=True
+    state_resumed, metrics_resumed = train_with_checkpoints(
+        ppo, small(), key, run_dir, every_iterations=2, callback=lambda m: seen.append(int(m["env_steps"])), resume=True
     )
-    assert seen == [3 * tiny().batch_size, 4 * tiny().batch_size]  # only the resumed iterations ran
+    assert seen == [3 * small().batch_size, 4 * small().batch_size]  # only the resumed iterations ran
     assert_identical(state_resumed, state_straight)
     assert_identical(metrics_resumed, metrics_straight)
     assert_identical(state_resumed.params, state_straight.params)
@@ -90,33 +90,33 @@ def test_chunked_interrupted_and_resumed_equals_straight(tmp_path, straight):
     assert checkpoint.latest_step(run_dir) == 4
     assert_identical(checkpoint.restore(run_dir, ppo)[0], state_straight)
     # Resuming a finished run trains nothing and returns the saved run.
-    state_again, metrics_again = checkpoint.train_with_checkpoints(ppo, tiny(), key, run_dir, 2, resume=True)
+    state_again, metrics_again = train_with_checkpoints(ppo, small(), key, run_dir, 2, resume=True)
     assert_identical(state_again, state_straight)
     assert_identical(metrics_again, metrics_straight)
 
     with pytest.raises(ValueError, match="run_dir: .* already holds checkpoints"):
-        checkpoint.train_with_checkpoints(ppo, tiny(), key, run_dir, 2)
+        train_with_checkpoints(ppo, small(), key, run_dir, 2)
     with pytest.raises(ValueError, match="config: differs .* clip_eps"):
-        checkpoint.train_with_checkpoints(ppo, tiny(clip_eps=0.3), key, run_dir, 2, resume=True)
+        train_with_checkpoints(ppo, small(clip_eps=0.3), key, run_dir, 2, resume=True)
 
 
-def test_several_runs_chunked_equal_one_program(tmp_path):
+def test_several_runs_chunked_equal_one_program(tmp_path, small):
     """K runs (a batch of keys) in checkpointed chunks equal the one-program `train_runs_sharded`
     that `pgjax train --seeds K` uses, bit for bit, and restore with their run axis. (Resuming
-    them is tested through the command line in tests/test_cli.py.)"""
+    them is tested through the command line in tests/cli/.)"""
     from pgjax.algorithms.scan import stack_runs
     from pgjax.runs.driver import train_runs_sharded
 
     keys = jax.random.split(jax.random.key(11), 2)
-    states_straight, metrics_straight, _, _ = train_runs_sharded(ppo, stack_runs(tiny(), [{}], 2), keys)
+    states_straight, metrics_straight, _, _ = train_runs_sharded(ppo, stack_runs(small(), [{}], 2), keys)
     run_dir = str(tmp_path / "runs")
     compiled, seen = [], []
-    states_chunked, metrics_chunked = checkpoint.train_with_checkpoints(
-        ppo, tiny(), keys, run_dir, every_iterations=2, callback=seen.append, on_compiled=compiled.append
+    states_chunked, metrics_chunked = train_with_checkpoints(
+        ppo, small(), keys, run_dir, every_iterations=2, callback=seen.append, on_compiled=compiled.append
     )
     assert len(compiled) == 1 and compiled[0] > 0
-    assert [m["env_steps"].tolist() for m in seen] == [[i * tiny().batch_size] * 2 for i in range(1, 5)]
-    assert metrics_chunked["loss"].shape == (tiny().num_iterations, 2)
+    assert [m["env_steps"].tolist() for m in seen] == [[i * small().batch_size] * 2 for i in range(1, 5)]
+    assert metrics_chunked["loss"].shape == (small().num_iterations, 2)
     assert_identical(states_chunked, states_straight)
     assert_identical(metrics_chunked, metrics_straight)
 
@@ -125,4 +125,4 @@ def test_several_runs_chunked_equal_one_program(tmp_path):
     assert_identical(state_loaded, states_straight)
     assert_identical(metrics_loaded, metrics_straight)
     with pytest.raises(ValueError, match="key: .* holds 2 run"):
-        checkpoint.train_with_checkpoints(ppo, tiny(), keys[0], run_dir, 2, resume=True)
+        train_with_checkpoints(ppo, small(), keys[0], run_dir, 2, resume=True)

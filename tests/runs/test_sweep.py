@@ -15,16 +15,14 @@ import pytest
 from pgjax.runs import checkpoint
 
 from pgjax import ppo
+from pgjax.report.plots import plot_sweep
 from pgjax.runs.distributed import global_mesh, is_primary
 from pgjax.runs.sweep import SweepResult, parse_grid, sweep, validate_grid
 
-TINY = dict(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 3, hidden_sizes=(16,), num_minibatches=2, update_epochs=2)
+from tests.conftest import TINY_SIZES
+
 # A learning rate this large sends the weights, then the value loss, to inf and the losses to NaN.
 DIVERGING = 1e30
-
-
-def tiny(**overrides):
-    return ppo.Config.for_env("CartPole-v1", **{**TINY, **overrides})
 
 
 # ---------------------------------------------------------------- before compiling
@@ -44,14 +42,14 @@ def tiny(**overrides):
         ({}, "grid: must name at least one field"),
     ],
 )
-def test_bad_grid_raises_naming_the_field(grid, message):
+def test_bad_grid_raises_naming_the_field(grid, message, tiny):
     with pytest.raises(ValueError, match=message):
-        validate_grid(tiny(), grid)
+        validate_grid(tiny("ppo"), grid)
 
 
-def test_bad_num_seeds_raises():
+def test_bad_num_seeds_raises(tiny):
     with pytest.raises(ValueError, match="num_seeds: must be a positive integer"):
-        sweep(ppo, tiny(), {"learning_rate": [1e-3]}, 0, jax.random.key(0))
+        sweep(ppo, tiny("ppo"), {"learning_rate": [1e-3]}, 0, jax.random.key(0))
 
 
 def test_parse_grid():
@@ -129,18 +127,18 @@ def test_episode_return_nan_before_the_first_episode_is_not_a_nan_run():
 
 
 @pytest.fixture(scope="module")
-def small_sweep():
+def small_sweep(tiny):
     seen = []
     result = sweep(
-        ppo, tiny(), {"learning_rate": [1e-3, DIVERGING]}, 2, jax.random.key(5),
+        ppo, tiny("ppo"), {"learning_rate": [1e-3, DIVERGING]}, 2, jax.random.key(5),
         callback=lambda metrics: seen.append(metrics),
     )
     return result, seen
 
 
-def test_sweep_layout_and_per_run_hyperparameters(small_sweep):
+def test_sweep_layout_and_per_run_hyperparameters(small_sweep, tiny):
     result, seen = small_sweep
-    config = tiny()
+    config = tiny("ppo")
     assert result.num_runs == 4
     np.testing.assert_array_equal(result.run_point, [0, 0, 1, 1])
     np.testing.assert_array_equal(result.run_seed, [0, 1, 0, 1])
@@ -153,11 +151,14 @@ def test_sweep_layout_and_per_run_hyperparameters(small_sweep):
     np.testing.assert_allclose(result.metrics["learning_rate"][0], np.float32([1e-3, 1e-3, DIVERGING, DIVERGING]))
 
 
-def test_sweep_runs_equal_independent_training(small_sweep):
+def test_sweep_runs_equal_independent_training(small_sweep, tiny):
     result, _ = small_sweep
-    _, metrics = ppo.train_batch(tiny(learning_rate=1e-3), jax.random.split(jax.random.key(5), 2))
-    for name in ("episode_return", "episode_count", "loss", "value_loss", "entropy"):
-        np.testing.assert_allclose(result.metrics[name][:, :2], np.asarray(metrics[name]), rtol=1e-5, atol=1e-6)
+    train = jax.jit(ppo.train)  # the protocol test's program (learning_rate is traced)
+    for seed, key in enumerate(jax.random.split(jax.random.key(5), 2)):  # point 0's seeds
+        _, metrics = train(tiny("ppo", learning_rate=1e-3), key)
+        for name in ("episode_return", "episode_count", "loss", "value_loss", "entropy"):
+            np.testing.assert_allclose(result.metrics[name][:, seed], np.asarray(metrics[name]), rtol=1e-5, atol=1e-6,
+                                       err_msg=name)
 
 
 def test_diverged_runs_are_reported_without_spoiling_the_others(small_sweep, tmp_path):
@@ -174,7 +175,7 @@ def test_diverged_runs_are_reported_without_spoiling_the_others(small_sweep, tmp
     result.to_csv(tmp_path / "runs.csv")
     rows = (tmp_path / "runs.csv").read_text().splitlines()
     assert rows[0].split(",")[:3] == ["run", "learning_rate", "seed"] and len(rows) == 1 + 4
-    result.plot(tmp_path / "curves.png", "tiny sweep")
+    plot_sweep(result, tmp_path / "curves.png", "tiny sweep")
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -245,16 +246,18 @@ def assert_same_runs(sharded, single, name):
 
 
 @pytest.mark.serial
-def test_sharded_over_four_devices_matches_one_device(tmp_path):
+def test_sharded_over_four_devices_matches_one_device(tmp_path, tiny):
     """`sweep` and `pgjax train --seeds K` (with checkpoints) on 4 devices repeat exactly and agree
     with 1 device to rounding at first, with padding when the run count does not divide the device count."""
     out, cli_out = str(tmp_path / "sharded.npz"), tmp_path / "cli"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    script = SHARDED.format(tiny=repr(TINY), out=out, cli_out=str(cli_out))
+    config = tiny("ppo")
+    sizes = {name: getattr(config, name) for name in (*TINY_SIZES["ppo"], "hidden_sizes", "total_timesteps")}
+    script = SHARDED.format(tiny=repr(sizes), out=out, cli_out=str(cli_out))
     completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
     saved = np.load(out)
-    iterations = tiny().num_iterations
+    iterations = config.num_iterations
     assert saved["num_runs"] == 6 and saved["devices"] == 4  # 6 runs padded to 8, 2 per device, padding dropped
     assert list(saved["callback_runs"]) == [6] * iterations
     names = [k.removeprefix("single_") for k in saved.files if k.startswith("single_")]
@@ -281,3 +284,22 @@ def test_sharded_over_four_devices_matches_one_device(tmp_path):
         for row in rows:
             from_cli[int(row["iteration"]) - 1, int(row["seed"]) - 5] = float(row[name])
         assert_same_runs(from_cli, single, name)
+
+
+# ---------------------------------------------------------------- token tasks
+
+
+def test_a_token_sweep_over_kl_coef_plots_the_reward_vs_kl_frontier(tmp_path):
+    import contextlib
+    import io
+
+    from pgjax.cli import main
+
+    out, printed = tmp_path / "sweep", io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["sweep", "grpo", "Reverse2-tokens-v0", "--set", "num_envs=16", "num_groups=4", "group_size=4",
+                     "num_steps=2", "hidden_sizes=16", "update_epochs=1", "num_minibatches=2", "--total-timesteps",
+                     "64", "--grid", "kl_coef=0,0.1", "--seeds", "1", "--no-progress", "--out", str(out)])
+    assert code == 0
+    assert (out / "reward_vs_kl.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "reward_vs_kl.png" in printed.getvalue()

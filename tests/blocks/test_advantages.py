@@ -1,4 +1,5 @@
-"""`gae`, `discounted_returns` and `normalize` against plain NumPy loops written here.
+"""`gae`, `discounted_returns`, `normalize` and the group and masked estimators against plain
+NumPy loops written here.
 
 The loops spell out the contract of `pgjax.advantages` one step at a time:
 a terminated step does not bootstrap, a truncated step bootstraps from
@@ -10,7 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgjax.advantages import discounted_returns, gae, normalize
+from pgjax.advantages import (
+    discounted_returns,
+    gae,
+    group_normalized_advantages,
+    leave_one_out_baseline,
+    masked_normalize,
+    normalize,
+)
 
 T, N = 9, 3
 
@@ -219,3 +227,79 @@ def test_normalize_matches_numpy():
     np.testing.assert_allclose(np.std(normalized), 1.0, rtol=1e-5)
     # A constant batch has zero spread: the epsilon keeps the result finite (all zeros).
     np.testing.assert_array_equal(normalize(jnp.full((T, N), 4.0)), np.zeros((T, N)))
+
+
+# ---------------------------------------------------------------- group and masked estimators
+
+GROUP_RNG = np.random.default_rng(0)
+
+
+def test_leave_one_out_baseline_matches_loop():
+    returns = GROUP_RNG.normal(size=(5, 4)).astype(np.float32)
+    expected = np.zeros_like(returns)
+    for g in range(5):
+        for k in range(4):
+            others = [returns[g, j] for j in range(4) if j != k]
+            expected[g, k] = sum(others) / len(others)
+    np.testing.assert_allclose(leave_one_out_baseline(jnp.asarray(returns)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_leave_one_out_needs_two_per_group():
+    with pytest.raises(ValueError, match="group_size: .*at least 2"):
+        leave_one_out_baseline(jnp.ones((3, 1)))
+
+
+def test_group_normalized_advantages_match_loop():
+    returns = GROUP_RNG.normal(size=(3, 6)).astype(np.float32) * 10
+    returns[2] = 7.0  # a group whose episodes all did equally well carries no signal
+    eps = 1e-6
+    expected = np.zeros_like(returns)
+    for g in range(3):
+        mean = sum(returns[g]) / 6
+        std = np.sqrt(sum((r - mean) ** 2 for r in returns[g]) / 6)
+        for k in range(6):
+            expected[g, k] = (returns[g, k] - mean) / (std + eps)
+    got = group_normalized_advantages(jnp.asarray(returns), eps)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    assert np.all(got[2] == 0.0)
+
+
+def test_masked_normalize_ignores_padding():
+    values = GROUP_RNG.normal(size=(7, 3)).astype(np.float32)
+    mask = (GROUP_RNG.uniform(size=(7, 3)) < 0.6).astype(np.float32)
+    kept = [values[t, i] for t in range(7) for i in range(3) if mask[t, i]]
+    mean = sum(kept) / len(kept)
+    std = np.sqrt(sum((v - mean) ** 2 for v in kept) / len(kept))
+    expected = np.where(mask > 0, (values - mean) / (std + 1e-8), 0.0)
+    np.testing.assert_allclose(masked_normalize(jnp.asarray(values), jnp.asarray(mask)), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_dr_grpo_keeps_the_centring_and_drops_the_std():
+    returns = GROUP_RNG.normal(size=(3, 4)).astype(np.float32)
+    centred = returns - returns.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(group_normalized_advantages(returns, scale_by_std=False), centred, rtol=1e-6)
+    np.testing.assert_allclose(group_normalized_advantages(returns), centred / (returns.std(axis=1, keepdims=True) + 1e-8),
+                               rtol=1e-5)
+
+
+def test_reward_to_go_within_masked_episode_matches_loop():
+    """`discounted_returns` on masked flags is the reward-to-go of each first episode."""
+    rewards = GROUP_RNG.normal(size=(8, 3)).astype(np.float32)
+    terminated = np.zeros((8, 3), bool)
+    truncated = np.zeros((8, 3), bool)
+    terminated[4, 0] = True  # env 0's episode ends at t = 4
+    truncated[7, 1] = True  # env 1's is cut by the window: bootstrap
+    truncated[2, 2] = True  # env 2's hits a time limit at t = 2: bootstrap
+    bootstrap = GROUP_RNG.normal(size=(8, 3)).astype(np.float32)
+    ends = {0: 4, 1: 7, 2: 2}
+    gamma = 0.9
+    expected = np.zeros((8, 3), np.float32)
+    for i, end in ends.items():
+        rewards[end + 1:, i] = 0.0
+        bootstrap[end + 1:, i] = 0.0
+        tail = 0.0 if terminated[end, i] else bootstrap[end, i]
+        for t in range(end + 1):
+            expected[t, i] = sum(gamma ** (k - t) * rewards[k, i] for k in range(t, end + 1)) + gamma ** (end + 1 - t) * tail
+    got = discounted_returns(jnp.asarray(rewards), jnp.asarray(terminated), jnp.asarray(truncated), jnp.asarray(gamma),
+                             bootstrap=jnp.asarray(bootstrap))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

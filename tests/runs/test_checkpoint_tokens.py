@@ -1,5 +1,5 @@
-"""Checkpoints and resume on token tasks work as for control tasks (tests/test_checkpoint.py,
-tests/test_run_folders.py): PPO with the causal transformer, whose key/value cache is the
+"""Checkpoints and resume on token tasks work as for control tasks (tests/runs/test_checkpoint.py,
+tests/cli/): PPO with the causal transformer, whose key/value cache is the
 policy's carry, kept in the training state between iterations; and GRPO through the command
 line, whose state holds the frozen reference policy and whose summary holds the held-out
 exact match.
@@ -7,7 +7,7 @@ exact match.
 Each test trains with checkpoints, drops the newest checkpoint (a crash after the one
 before it), resumes, and asserts that the result equals the uninterrupted run bit for bit.
 The uninterrupted run keeps its state in memory between its chunks (and chunked training
-equals `train` bit for bit, tests/test_checkpoint.py); the resumed run reads it from disk.
+equals `train` bit for bit, tests/runs/test_checkpoint.py); the resumed run reads it from disk.
 Kept to tiny sizes and few programs: compiling them is nearly all of this file's time.
 """
 
@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pgjax.runs import checkpoint
+from pgjax.runs.driver import train_with_checkpoints
 
 from pgjax import grpo, ppo
 from pgjax.cli import main
@@ -47,14 +48,19 @@ def test_ppo_transformer_resumed_from_a_checkpoint_equals_the_uninterrupted_run(
     """2 iterations of 3 steps, a checkpoint after each. Every answer is 2 tokens, so the
     first iteration ends one token into an answer: the key/value cache saved with it holds
     the prompt, the next step extends it by that token (no reset), and the resumed run can
-    equal the uninterrupted one only if the checkpoint restored that cache."""
+    equal the uninterrupted one only if the checkpoint restored that cache. (This is also
+    the suite's test that PPO trains the transformer on a token task: every metric finite.)"""
     config = ppo.Config.for_env(
         "Reverse2-tokens-v0", network="transformer", d_model=16, num_layers=1, num_heads=2, max_len=8, num_envs=8,
         num_steps=3, total_timesteps=8 * 3 * 2, update_epochs=1, num_minibatches=2)
     key, run_dir = jax.random.key(3), str(tmp_path / "run")
     # No callback: a program with a host callback is never written to the persistent
     # compilation cache, and the resumed run compiles the same chunk program again.
-    state_straight, metrics_straight = checkpoint.train_with_checkpoints(ppo, config, key, run_dir, 1)
+    state_straight, metrics_straight = train_with_checkpoints(ppo, config, key, run_dir, 1)
+    assert metrics_straight["env_steps"].tolist() == [24, 48]
+    for name, values in metrics_straight.items():
+        if name != "episode_return":  # NaN where no episode finished in an iteration
+            assert np.all(np.isfinite(np.asarray(values, float))), name
     assert checkpoint.all_steps(run_dir) == [1, 2]
     shutil.rmtree(os.path.join(run_dir, "2"))  # the crash: only the checkpoint after iteration 1 is left
     at_one, saved_config, history = checkpoint.restore(run_dir, ppo)
@@ -63,7 +69,7 @@ def test_ppo_transformer_resumed_from_a_checkpoint_equals_the_uninterrupted_run(
     assert not np.any(np.asarray(at_one.reset))  # mid-answer everywhere: the cache is read next
     np.testing.assert_array_equal(at_one.carry.length, 3)  # "ab=", processed when acting on it
 
-    state, metrics = checkpoint.train_with_checkpoints(ppo, config, key, run_dir, 1, resume=True)
+    state, metrics = train_with_checkpoints(ppo, config, key, run_dir, 1, resume=True)
     assert_identical(state, state_straight)  # params, optimiser state, the KV cache carry, env states, key
     assert_identical(metrics, metrics_straight)
     assert checkpoint.all_steps(run_dir) == [1, 2]
