@@ -50,6 +50,7 @@ import argparse
 import concurrent.futures
 import dataclasses
 import gc
+import importlib
 import multiprocessing
 import os
 import re
@@ -144,15 +145,9 @@ def train_with_checkpoints_fn():
     except ImportError as error:
         errors.append(f"pgjax: {error}")
     try:
-        from pgjax.runs.checkpoint import train_with_checkpoints
-
-        return train_with_checkpoints
-    except ImportError as error:
-        errors.append(f"pgjax.runs.checkpoint: {error}")
-    try:
-        from pgjax.checkpoint import train_with_checkpoints
-
-        return train_with_checkpoints
+        # The layout before pgjax 0.2.0 kept it in a module of its own.
+        checkpoint = importlib.import_module("pgjax.checkpoint")
+        return checkpoint.train_with_checkpoints
     except ImportError as error:
         errors.append(f"pgjax.checkpoint: {error}")
     raise ImportError("train_with_checkpoints not found; tried " + "; ".join(errors))

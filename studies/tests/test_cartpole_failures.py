@@ -36,7 +36,7 @@ def test_the_policy_sees_normalised_observations_and_the_ends_are_read_from_raw_
     raw = ppo.Config(env="CartPole-v1", hidden_sizes=(8,))
     params = build.init_state(raw, jax.random.key(0)).params
     # A decisive policy (large logits), so that what it is shown changes what it does.
-    params["params"]["actor_head"]["kernel"] = 30 * params["params"]["actor_head"]["kernel"]
+    params.actor["params"]["actor_head"]["kernel"] = 30 * params.actor["params"]["actor_head"]["kernel"]
     mean = jnp.asarray([0.3, -0.5, 0.02, 0.4])
     std = jnp.asarray([0.5, 2.0, 0.1, 3.0])
     statistics = RunningMeanStd(mean, std**2, jnp.asarray(1000.0))
@@ -48,9 +48,9 @@ def test_the_policy_sees_normalised_observations_and_the_ends_are_read_from_raw_
             return {"kernel": layer["kernel"] * std[:, None], "bias": layer["bias"] + mean @ layer["kernel"]}
         return {name: first_layer(value) for name, value in layer.items()}
 
-    rescaled = first_layer(params)
-    assert not jnp.allclose(rescaled["params"]["actor_torso"]["Dense_0"]["kernel"],
-                            params["params"]["actor_torso"]["Dense_0"]["kernel"])
+    rescaled = params._replace(actor=first_layer(params.actor), critic=first_layer(params.critic))
+    assert not jnp.allclose(rescaled.actor["params"]["actor_torso"]["Dense_0"]["kernel"],
+                            params.actor["params"]["actor_torso"]["Dense_0"]["kernel"])
     expected = cartpole_failures.episode_ends(raw, params, jax.random.key(1), num_episodes=32)
     got = cartpole_failures.episode_ends(raw.replace(normalize_observations=True), rescaled, jax.random.key(1),
                                          num_episodes=32, obs_statistics=statistics)

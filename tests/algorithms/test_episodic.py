@@ -6,6 +6,7 @@ import pytest
 
 from pgjax import grpo, reinforce
 from pgjax.algorithms import acting, build, episodic, learning
+from pgjax.layout import swap_time
 
 
 @pytest.mark.parametrize(
@@ -29,11 +30,10 @@ def test_episodic_learning_replays_exactly_what_was_acted(module, env, overrides
         setup = build.build(config)
         _, episodes = acting.collect_episodes(config, setup, state, group_size=getattr(config, "group_size", 1))
         dist, _ = episodic.replay_episodes(setup, state.params, episodes)
-        (action, alive), carry, reset = episodic.learning_layout(setup, episodes, (episodes.action, episodes.alive))
-        obs = learning.env_major(episodes.obs)
-        rows = episodic.replay(setup, state.params, carry, obs, reset, policy_only=True)
-        stepped = setup.network.unroll_policy(state.params, carry, obs, reset)
-        return episodes, [dist.log_prob(episodes.action)] + [learning.env_major(d.log_prob(action)) for d in (rows, stepped)]
+        batch = episodic.episode_batch(config, setup, episodes, episodes.alive)
+        rows = learning.replay(setup, state.params, batch, policy_only=True)
+        stepped = setup.network.unroll_policy(state.params, batch.carry, batch.obs, batch.reset)
+        return episodes, [dist.log_prob(episodes.action)] + [swap_time(d.log_prob(batch.action)) for d in (rows, stepped)]
 
     episodes, log_probs = replayed(jax.random.key(2))
     alive = np.asarray(episodes.alive) > 0

@@ -16,7 +16,7 @@ def test_the_kl_penalty_holds_the_policy_near_the_frozen_reference(tiny, train_p
     for i in range(2):  # the reference is the initial policy and never moves, while the policy does
         reference, params = jax.tree.map(lambda x: x[i], (states.reference_params, states.params))
         jax.tree.map(lambda r, p: np.testing.assert_allclose(r, p, rtol=1e-5, atol=1e-6), reference, initial.params)
-        assert not np.allclose(params["params"]["actor_head"]["kernel"], reference["params"]["actor_head"]["kernel"])
+        assert not np.allclose(params.actor["params"]["actor_head"]["kernel"], reference.actor["params"]["actor_head"]["kernel"])
     final_kl = metrics["reference_kl"][:, -5:].mean(axis=1)
     assert final_kl[1] < 0.5 * final_kl[0], final_kl
 

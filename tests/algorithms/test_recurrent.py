@@ -64,7 +64,7 @@ def test_replaying_stored_sequences_reproduces_the_rollout_exactly(gru_rollout):
     """Before any update, every minibatch of whole sequences replays to the rollout's
     log-probs: the PPO ratio is exactly 1 on the first minibatch of the first epoch."""
     config, setup, state, _, trajectory, carry = gru_rollout
-    batch = learning.advantage_batch(config, trajectory, carry)
+    batch = learning.advantage_batch(config, setup, trajectory, carry)
     assert batch.obs.shape[:2] == (config.num_envs, config.num_steps)  # one row per environment sequence
     order = jax.random.permutation(jax.random.key(3), config.num_envs)
     minibatch = jax.tree.map(lambda x: x[order[: config.num_envs // 2]], batch)

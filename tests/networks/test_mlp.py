@@ -34,7 +34,7 @@ def test_actor_critic_continuous():
     np.testing.assert_array_equal(dist.log_std, np.full((7, 3), -0.5))
     assert value.shape == (7,)
     # The log std is one learned vector, not an output of the torso.
-    assert params["params"]["log_std"].shape == (3,)
+    assert params["params"]["log_std"]["log_std"].shape == (3,)
 
 
 def test_actor_critic_image_observations():

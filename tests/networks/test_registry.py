@@ -14,8 +14,9 @@ from pgjax.networks import make_network
 @pytest.mark.parametrize("torso, conv", [("auto", True), ("cnn", True), ("mlp", False)])
 def test_torso_field_picks_the_cnn_or_a_flattening_mlp(torso, conv):
     config = ppo.Config(env="Breakout-MinAtar", torso=torso, hidden_sizes=(8,))
-    network = make_network(config, *make_env(config.env))
-    params = network.init(jax.random.PRNGKey(0), jnp.zeros((1, 10, 10, 4)))["params"]["actor_torso"]
+    env, env_params = make_env(config.env)
+    network = make_network(config.network, env.observation_space(env_params), env.action_space(env_params))
+    params = network.init(jax.random.PRNGKey(0), jnp.zeros((1, 10, 10, 4))).actor["params"]["actor_torso"]
     if conv:
         assert params["Conv_0"]["kernel"].shape == (3, 3, 4, 16)
         assert params["MLPTorso_0"]["Dense_0"]["kernel"].shape == (1600, 8)
@@ -33,7 +34,8 @@ def test_cnn_torso_needs_image_observations():
 @pytest.mark.parametrize("network", ["mlp", "gru"])
 def test_log_std_init_field_sets_the_gaussians_initial_sigma(network):
     config = ppo.Config(env="Pendulum-v1", network=network, hidden_sizes=(8,), gru_size=8, log_std_init=0.5)
-    built = make_network(config, *make_env(config.env))
+    env, env_params = make_env(config.env)
+    built = make_network(config.network, env.observation_space(env_params), env.action_space(env_params))
     params = built.init(jax.random.PRNGKey(0), jnp.zeros((2, 3)))
     (log_std,) = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(params) if "log_std" in str(path)]
     np.testing.assert_array_equal(log_std, [0.5])
