@@ -252,7 +252,7 @@ def test_sharded_over_four_devices_matches_one_device(tmp_path, tiny):
     out, cli_out = str(tmp_path / "sharded.npz"), tmp_path / "cli"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     config = tiny("ppo")
-    sizes = {name: getattr(config, name) for name in (*TINY_SIZES["ppo"], "hidden_sizes", "total_timesteps")}
+    sizes = {name: config.flat_fields()[name] for name in (*TINY_SIZES["ppo"], "hidden_sizes", "total_timesteps")}
     script = SHARDED.format(tiny=repr(sizes), out=out, cli_out=str(cli_out))
     completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
