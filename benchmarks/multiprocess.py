@@ -6,7 +6,7 @@ CPU devices and as 2 local processes with 2 devices each, joined by `--distribut
 localhost (gloo collectives). The figure is `env_steps_per_second` from each run's
 `summary.json` (all seeds, compilation excluded), alternating the two layouts `REPEATS` times;
 the table gives the median and the range. The runs of the two layouts are the same numbers
-(`tests/test_multiprocess.py` checks it), so this compares only the cost of the layout.
+(`tests/cli/test_multiprocess.py` checks it), so this compares only the cost of the layout.
 
 Run: `python -m benchmarks.multiprocess [--quick]` -> `benchmarks/multiprocess.md` + `.png`.
 """

@@ -17,7 +17,7 @@ grid, the seed keys) and builds only its own devices' shards of them (`to_global
 per-iteration metrics come back replicated, so every process can read them, and process 0
 hands them to the progress callback between compiled blocks (`pgjax.runs.driver`). States
 stay global arrays (`gather` brings them whole to every host). Only process 0
-(`is_primary()`) should write files. `tests/test_multiprocess.py` runs 2 local processes ×
+(`is_primary()`) should write files. `tests/cli/test_multiprocess.py` runs 2 local processes ×
 2 CPU devices this way; the README shows the pod and cluster command lines.
 """
 
