@@ -16,7 +16,7 @@ creates arrays when it is imported, and on several hosts `jax.distributed.initia
 `pgjax.runs.distributed.initialize`) must come before that.
 """
 
-import importlib
+from pgjax.lazy import lazy_exports
 
 # Eager, because the function `rollout` shares its name with its module: loaded lazily, the
 # submodule (set on the package by any `import pgjax.rollout`) would shadow the function.
@@ -53,13 +53,4 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "Episodes", "Trajectory", "rollout", "rollout_episodes"])
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'pgjax' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports("pgjax", globals(), _EXPORTS)

@@ -3,7 +3,7 @@
 DESIGN.md: each layer imports only the layers below it, lazy (function-level) imports
 included, so that a reader can learn the package bottom-up. The order:
 
-    blocks (checks, distributions, advantages, losses, optim, layout, rollout)
+    blocks (checks, lazy, distributions, advantages, losses, optim, layout, rollout)
       < envs < networks < algorithms < report < runs < cli
 
 Every `import` and `from ... import` in `pgjax/**/*.py` is read with `ast` wherever it
@@ -22,8 +22,9 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "pgjax"
 
-# `checks` (argument checks that raise `ValueError` naming the argument) is used by every layer.
-BLOCKS = ("checks", "distributions", "advantages", "losses", "optim", "layout", "rollout")
+# `checks` (argument checks that raise `ValueError` naming the argument) and `lazy` (names a package
+# loads on first use) are used by every layer.
+BLOCKS = ("checks", "lazy", "distributions", "advantages", "losses", "optim", "layout", "rollout")
 LAYERS = ("blocks", "envs", "networks", "algorithms", "report", "runs", "cli")
 FACADE = "pgjax"
 

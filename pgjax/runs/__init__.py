@@ -8,7 +8,7 @@ JAX's distributed runtime before anything imports gymnax (which starts an XLA ba
 importing this package must not do that.
 """
 
-import importlib
+from pgjax.lazy import lazy_exports
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -26,13 +26,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'pgjax.runs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports("pgjax.runs", globals(), _EXPORTS)
