@@ -1,10 +1,12 @@
 """Advantage and return estimators. All arrays are time-major `[T, ...]`.
 
 Episode ends come in two kinds and are treated differently:
+
 - `terminated[t]`: s_{t+1} is a terminal state, whose value is zero by
   definition, so nothing is bootstrapped;
 - `truncated[t]`: the episode was cut (a time limit); s_{t+1} still has a
   value, so the estimate bootstraps from `next_values[t] = V(s_{t+1})`.
+
 Either one ends the episode, so no credit flows across it.
 """
 

@@ -84,7 +84,7 @@ def clipped_surrogate_loss(
 
     Returns `(L, aux)`, `aux` holding `approx_kl` (the low-variance estimator
     mean_m((r − 1) − log r) of KL(π_old ‖ π)) and `clip_fraction` (share of
-    samples with |r − 1| > ε, under the mask). Neither is differentiated.
+    samples with `|r − 1| > ε`, under the mask). Neither is differentiated.
     """
     chex.assert_equal_shape([log_prob, old_log_prob, advantages])
     check_positive("clip_eps", clip_eps)
@@ -148,11 +148,12 @@ def adaptive_kl_coef(
     factor: float = 2.0,
     bounds: tuple[float, float] = (1e-4, 1e4),
 ) -> chex.Array:
-    """PPO's adaptive KL-penalty coefficient (Schulman et al., 2017, §4), for the next iteration.
+    """PPO's adaptive KL-penalty coefficient (Schulman et al., 2017, §4), for the next iteration::
 
-    β ← β · 2   if KL > 1.5 · target_kl   (the policy moved too far: penalise harder)
-    β ← β / 2   if KL < target_kl / 1.5   (it barely moved: penalise less)
-    β ← β       otherwise;   then β ← clip(β, *bounds)
+        β ← β · 2   if KL > 1.5 · target_kl   (the policy moved too far: penalise harder)
+        β ← β / 2   if KL < target_kl / 1.5   (it barely moved: penalise less)
+        β ← β       otherwise;   then β ← clip(β, *bounds)
+
     `tolerance` (1.5) and `factor` (2) are the paper's constants. The clip matters
     only in long quiet stretches: halving forever underflows β to 0 in float32,
     and from 0 doubling can never bring the penalty back. All arguments are scalars.
@@ -166,11 +167,13 @@ def adaptive_kl_coef(
 def kl_estimate(log_prob: chex.Array, ref_log_prob: chex.Array, estimator: str = "k3") -> chex.Array:
     """Per-token estimate of KL(π_θ ‖ π_ref) from tokens sampled from π_θ (Schulman, 2020).
 
-    With log ρ = log π_θ(a|s) − log π_ref(a|s) at the sampled token a ~ π_θ:
+    With log ρ = log π_θ(a|s) − log π_ref(a|s) at the sampled token a ~ π_θ::
+
         k1 = log ρ                      unbiased, high variance, can be negative
         k2 = ½ (log ρ)²                 biased (its mean is close to the KL only when
                                         the two policies are close), always ≥ 0
         k3 = (1/ρ − 1) + log ρ          unbiased and always ≥ 0 (verl's "low_var_kl")
+
     Gradients flow through `log_prob` only (π_ref is frozen). Shapes equal; returns that shape.
     """
     chex.assert_equal_shape([log_prob, ref_log_prob])

@@ -1,7 +1,7 @@
 """Second-order pieces for trust-region policy optimisation (TRPO), as pure functions.
 
 TRPO (Schulman et al., 2015) maximises a surrogate L(θ) subject to a bound on the
-mean KL divergence from the behaviour policy, D̄(θ) = mean_s KL(π_old(·|s) ‖ π_θ(·|s)) ≤ δ.
+mean KL divergence from the behaviour policy, `D̄(θ) = mean_s KL(π_old(·|s) ‖ π_θ(·|s)) ≤ δ`.
 Near θ_old, D̄ ≈ ½ Δᵀ F Δ with F the Fisher information matrix (the Hessian of D̄
 at θ_old), so the step is the natural gradient F⁻¹g scaled onto the ellipsoid
 ½ Δᵀ F Δ = δ, then shrunk by a line search until the true constraint holds:
@@ -32,8 +32,10 @@ def conjugate_gradient(
 ) -> chex.Array:
     """Approximately solve A x = b for symmetric positive-definite A, given only v ↦ A v.
 
-    Starting from x₀ = 0, r₀ = p₀ = b, each iteration does
+    Starting from x₀ = 0, r₀ = p₀ = b, each iteration does::
+
         α = rᵀr / pᵀAp,  x ← x + α p,  r' = r − α Ap,  β = r'ᵀr' / rᵀr,  p ← r' + β p.
+
     After n iterations (n = dim b) the solution is exact in exact arithmetic; fewer
     iterations give the minimiser of ½xᵀAx − bᵀx over the Krylov subspace.
     Iterations freeze once rᵀr ≤ `residual_tol`, so a converged solve does not

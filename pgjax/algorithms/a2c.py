@@ -29,6 +29,10 @@ from pgjax.algorithms.config import (
 
 @config_dataclass
 class Config(ActorCriticConfig):
+    """A2C (Mnih et al., 2016): many environments, short rollouts, one gradient step per batch;
+    `gae_lambda=1` gives the original n-step returns.
+    """
+
     # A2C's own defaults: many environments and short rollouts, i.e. small frequent updates.
     num_envs: int = static(16, POSITIVE_INT, "parallel environments")
     num_steps: int = static(8, POSITIVE_INT, "steps per environment per iteration")
@@ -40,6 +44,8 @@ class Config(ActorCriticConfig):
 
 
 def init(config: Config, key) -> TrainState:
+    """A fresh `TrainState` for `config`: network and optimiser initialised from `key`, the
+    environments reset."""
     return build.init_state(config, key)
 
 
@@ -48,6 +54,11 @@ def _policy_gradient(dist, batch, advantages):
 
 
 def update(config: Config, state: TrainState):
+    """One iteration: roll out `num_envs × num_steps` steps, estimate advantages, one gradient step on the
+    policy-gradient loss, the value loss and the entropy bonus.
+
+    Returns `(state, metrics)`, metrics a dict of scalars.
+    """
     setup = build.build(config)
     state, trajectory, carry = acting.collect(config, setup, state)
     loss_fn = learning.actor_critic_loss(config, setup, _policy_gradient)

@@ -18,6 +18,10 @@ from pgjax.networks import make_network
 
 @struct.dataclass
 class TrainState:
+    """Everything one run carries from iteration to iteration, as a pytree: parameters, optimiser
+    state, the environments and the next observation, the policy's carry, the PRNG key, the
+    iteration count and the latest mean episode return. `train_batch` stacks it over runs."""
+
     params: Any
     opt_state: Any
     env_state: Any

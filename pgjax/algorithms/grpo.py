@@ -58,6 +58,11 @@ BASELINES = ("group", "batch")
 
 @config_dataclass
 class Config(GroupConfig):
+    """GRPO (Shao et al., 2024) and its variants: group-relative advantages (`scale_by_std=False` is Dr.
+    GRPO; `baseline='batch'` is REINFORCE++), the clipped surrogate with clip-higher, and a KL leash
+    to the initial policy (`kl_coef`, `kl_estimator`, `kl_in_reward`).
+    """
+
     update_epochs: int = static(4, POSITIVE_INT, "passes over each batch")
     num_minibatches: int = static(4, POSITIVE_INT, "minibatches per pass")
     clip_eps: float = hyper(0.2, POSITIVE, "surrogate clip range ε (ε_low)")
@@ -83,10 +88,14 @@ class Config(GroupConfig):
 
 @struct.dataclass
 class TrainState(build.TrainState):
+    """`pgjax.algorithms.build.TrainState` and the frozen reference parameters of the KL penalty."""
+
     reference_params: Any  # π_ref of the KL penalty: the initial parameters, never updated
 
 
 def init(config: Config, key) -> TrainState:
+    """A fresh `TrainState` for `config`: network and optimiser initialised from `key`, the
+    environments reset. The reference policy is the initial parameters."""
     state = build.init_state(config, key, state_cls=TrainState, reference_params=None)
     return state.replace(reference_params=state.params)
 
@@ -108,6 +117,11 @@ def advantages_of(config: Config, episodes) -> jax.Array:
 
 
 def update(config: Config, state: TrainState):
+    """One iteration: collect groups of episodes, group-relative advantages, then `update_epochs` passes of
+    `num_minibatches` clipped-surrogate steps with the KL penalty to the reference policy.
+
+    Returns `(state, metrics)`, metrics a dict of scalars.
+    """
     setup = build.build(config)
     state, episodes = acting.collect_episodes(config, setup, state, group_size=config.group_size)
     # π_ref never changes within an iteration: evaluate it once on the batch, not in every minibatch step.

@@ -23,6 +23,10 @@ from pgjax.algorithms.config import (
 
 @config_dataclass
 class Config(EpochsConfig):
+    """PPO with the clipped surrogate (Schulman et al., 2017) and a GAE critic. The fields shared by every
+    actor-critic algorithm are in `pgjax.algorithms.config`; PPO adds `clip_eps` and `clip_value`.
+    """
+
     clip_value: bool = static(True, BOOL, "clip the value update around the old values by clip_eps")
     clip_eps: float = hyper(0.2, POSITIVE, "surrogate clip range ε")
 
@@ -30,10 +34,18 @@ class Config(EpochsConfig):
 
 
 def init(config: Config, key) -> TrainState:
+    """A fresh `TrainState` for `config`: network and optimiser initialised from `key`, the
+    environments reset."""
     return build.init_state(config, key)
 
 
 def update(config: Config, state: TrainState):
+    """One iteration: roll out, estimate advantages with GAE, then `update_epochs` passes of
+    `num_minibatches` minibatch steps on the clipped surrogate, the value loss and the entropy
+    bonus.
+
+    Returns `(state, metrics)`, metrics a dict of scalars.
+    """
     setup = build.build(config)
     state, trajectory, carry = acting.collect(config, setup, state)
     batch = learning.advantage_batch(config, setup, trajectory, carry)

@@ -31,11 +31,17 @@ from pgjax.algorithms.config import (
 
 @struct.dataclass
 class TrainState(build.TrainState):
+    """`pgjax.algorithms.build.TrainState` and the adaptive penalty's current β, `kl_coef`."""
+
     kl_coef: chex.Array  # β for the coming iteration
 
 
 @config_dataclass
 class Config(EpochsConfig):
+    """PPO with an adaptive KL penalty in place of the clip (Schulman et al., 2017, §4): β is doubled or
+    halved each iteration towards `target_kl`, starting from `init_kl_coef`.
+    """
+
     target_kl: float = hyper(0.01, POSITIVE, "KL(π_old ‖ π) per iteration that the adaptive β aims for")
     init_kl_coef: float = hyper(1.0, POSITIVE, "β at the first iteration")
     ent_coef: float = hyper(0.0, NON_NEGATIVE, "entropy bonus coefficient")
@@ -44,12 +50,20 @@ class Config(EpochsConfig):
 
 
 def init(config: Config, key) -> TrainState:
+    """A fresh `TrainState` for `config`: network and optimiser initialised from `key`, the
+    environments reset. `kl_coef` starts at `init_kl_coef`."""
     return build.init_state(
         config, key, state_cls=TrainState, kl_coef=jnp.asarray(config.init_kl_coef, jnp.float32)
     )
 
 
 def update(config: Config, state: TrainState):
+    """One iteration: roll out, estimate advantages with GAE, take minibatch steps on the importance-
+    weighted surrogate plus β·KL(π_old ‖ π), then set the next β from the KL the iteration moved the
+    policy.
+
+    Returns `(state, metrics)`, metrics a dict of scalars.
+    """
     setup = build.build(config)
     state, trajectory, carry = acting.collect(config, setup, state)
     batch = learning.advantage_batch(config, setup, trajectory, carry)

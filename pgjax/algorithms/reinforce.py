@@ -38,6 +38,10 @@ BASELINES = ("none", "batch_mean", "value")
 
 @config_dataclass
 class Config(EpisodicConfig):
+    """REINFORCE (Williams, 1992) on whole episodes: `return_type` chooses the episode's return or reward-
+    to-go, `baseline` the b subtracted from it (none, the batch mean or a learned V(s)).
+    """
+
     return_type: str = static(
         "reward_to_go", Rule(lambda v: v in RETURN_TYPES, f"must be one of {', '.join(RETURN_TYPES)}"),
         "G: the whole episode's return, or the return from each step on",
@@ -53,6 +57,8 @@ class Config(EpisodicConfig):
 
 
 def init(config: Config, key) -> TrainState:
+    """A fresh `TrainState` for `config`: network and optimiser initialised from `key`, the
+    environments reset."""
     return build.init_state(config, key)
 
 
@@ -65,6 +71,12 @@ def returns(config: Config, episodes) -> jax.Array:
 
 
 def update(config: Config, state: TrainState):
+    """One iteration: reset every environment and roll one episode each for up to `num_steps` steps,
+    compute the returns and the advantages (G − b), one masked policy-gradient step (and the
+    critic's, with `baseline='value'`).
+
+    Returns `(state, metrics)`, metrics a dict of scalars.
+    """
     use_critic = config.baseline == "value"
     setup = build.build(config)
     state, episodes = acting.collect_episodes(config, setup, state, use_critic=use_critic)

@@ -23,14 +23,25 @@ from pgjax.algorithms.config import GroupConfig, config_dataclass
 
 @config_dataclass
 class Config(GroupConfig):
+    """RLOO (Ahmadian et al., 2024): groups of `group_size` episodes from one start, each advantaged by its
+    return minus the mean return of the others in its group; no critic.
+    """
+
     PRESETS = presets.RLOO
 
 
 def init(config: Config, key) -> TrainState:
+    """A fresh `TrainState` for `config`: network and optimiser initialised from `key`, the
+    environments reset."""
     return build.init_state(config, key)
 
 
 def update(config: Config, state: TrainState):
+    """One iteration: collect groups of episodes, leave-one-out advantages, one masked policy-gradient
+    step.
+
+    Returns `(state, metrics)`, metrics a dict of scalars.
+    """
     setup = build.build(config)
     state, episodes = acting.collect_episodes(config, setup, state, group_size=config.group_size)
     episode_return = episodic.group_returns(config, episodes)

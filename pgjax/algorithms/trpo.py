@@ -3,7 +3,7 @@
 One iteration: roll out, estimate advantages with GAE, then
 
 1. actor: one natural-gradient step on the surrogate
-       L(θ) = mean(π_θ(a|s) / π_old(a|s) · A)   subject to   D̄(θ) = mean KL(π_old ‖ π_θ) ≤ max_kl,
+   `L(θ) = mean(π_θ(a|s) / π_old(a|s) · A)` subject to `D̄(θ) = mean KL(π_old ‖ π_θ) ≤ max_kl`,
    the direction (F + λI)⁻¹∇L from `cg_iterations` of conjugate gradient on
    Fisher–vector products (F = ∇²D̄ at θ_old, never materialised), scaled so the
    quadratic KL model equals `max_kl`, then halved (`backtrack_ratio`) up to
@@ -40,6 +40,11 @@ from pgjax.networks import ActorCriticParams, FeedForward
 
 @config_dataclass
 class Config(BaseConfig):
+    """TRPO (Schulman et al., 2015): a natural-gradient step for the actor inside a KL trust region
+    (`max_kl`, `cg_iterations`, `cg_damping`, `line_search_steps`, `backtrack_ratio`), and Adam
+    steps for the critic (`learning_rate`, `update_epochs × num_minibatches`).
+    """
+
     update_epochs: int = static(5, POSITIVE_INT, "critic passes over each batch")
     num_minibatches: int = static(4, POSITIVE_INT, "critic minibatches per pass")
     cg_iterations: int = static(10, POSITIVE_INT, "conjugate-gradient iterations for the natural gradient")
@@ -61,6 +66,8 @@ class Config(BaseConfig):
 
 
 def init(config: Config, key) -> TrainState:
+    """A fresh `TrainState` for `config`: network and optimiser initialised from `key`, the
+    environments reset. The optimiser state is the critic's only."""
     state = build.init_state(config, key)
     return state.replace(opt_state=build.make_optimizer(config).init(state.params.critic))
 
@@ -103,6 +110,11 @@ def _natural_gradient_step(config: Config, network: FeedForward, actor, critic, 
 
 
 def update(config: Config, state: TrainState):
+    """One iteration: roll out, estimate advantages with GAE, one line-searched trust-region step for the
+    actor, then the critic's Adam steps on the value loss.
+
+    Returns `(state, metrics)`, metrics a dict of scalars.
+    """
     setup = build.build(config)
     network = setup.network
     state, trajectory, carry = acting.collect(config, setup, state)

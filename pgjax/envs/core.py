@@ -53,6 +53,7 @@ def make_env(name: str, **param_overrides: Any):
 
 
 def is_discrete(env, env_params) -> bool:
+    """Whether `env`'s action space is discrete (a categorical policy) rather than continuous."""
     return isinstance(env.action_space(env_params), spaces.Discrete)
 
 

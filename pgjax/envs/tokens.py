@@ -86,6 +86,8 @@ def _digits(value, width: int):
 
 @struct.dataclass
 class TokenState(environment.EnvState):
+    """A token episode: the sequence so far (prompt and generated tokens) and where it stands."""
+
     tokens: jax.Array  # [max_len] the sequence so far, PAD after it
     length: jax.Array  # tokens in the sequence (prompt + generated)
     prompt_length: jax.Array
@@ -96,6 +98,8 @@ class TokenState(environment.EnvState):
 
 @struct.dataclass
 class TokenParams(environment.EnvParams):
+    """A token task's static parameters: which prompts it draws (`split`) and the episode step limit."""
+
     split: str = struct.field(pytree_node=False, default="train")  # "train" | "eval" prompts
     max_steps_in_episode: int = struct.field(pytree_node=False, default=1_000)
 
@@ -272,6 +276,7 @@ TOKEN_TASKS: dict[str, Any] = {
 
 
 def is_token_task(name: str) -> bool:
+    """Whether `name` is one of pgjax's token tasks (`TOKEN_TASKS`) rather than a gymnax environment."""
     return name in TOKEN_TASKS
 
 

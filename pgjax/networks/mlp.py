@@ -21,6 +21,9 @@ TORSOS = {"auto": None, "mlp": False, "cnn": True}
 
 
 class MLPTorso(nn.Module):
+    """Dense layers of `hidden_sizes`, each followed by `activation`, after flattening the last
+    `obs_ndim` observation axes into one."""
+
     hidden_sizes: Sequence[int]
     activation: str
     obs_ndim: int = 1  # trailing observation axes, flattened into one

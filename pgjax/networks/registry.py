@@ -18,6 +18,8 @@ NetworkFactory = Callable[..., Any]
 
 @dataclasses.dataclass(frozen=True)
 class NetworkKind:
+    """One entry of `NETWORKS`: the factory that builds the network, and whether it has memory."""
+
     factory: NetworkFactory  # (action_dim, discrete, obs_ndim, network_config) -> network
     recurrent: bool
     # The factory takes the observation's shape (a tuple) in place of its number of axes.
