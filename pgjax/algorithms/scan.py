@@ -142,7 +142,7 @@ def run_updates(
 
 
 def train(init_fn, update_fn, config, key: chex.PRNGKey, callback: Callable | None = None, report_every: int = 1):
-    """`init` then `num_iterations` scanned `update`s. Returns `(state, metrics [num_iterations])`.
+    """`init` then `num_iterations` scanned calls of `update`. Returns `(state, metrics [num_iterations])`.
 
     `callback(metrics)`, if given, runs on the host after every iteration (via
     `io_callback`), while the compiled program keeps running; if it returns True, the
@@ -178,7 +178,7 @@ def train_runs(init_fn, update_fn, configs, keys: chex.PRNGKey, callback: Callab
 def continue_training(
     update_fn, config, state, num_iterations: int, callback: Callable | None = None, report_every: int = 1,
 ):
-    """`num_iterations` more scanned `update`s from `state` (`init`, then this k times, gives
+    """`num_iterations` more scanned calls of `update` from `state` (`init`, then this k times, gives
     the numbers of one `train`). Returns `(state, metrics [num_iterations])`."""
     return run_updates(update_fn, config, state, num_iterations, callback, report_every=report_every)
 

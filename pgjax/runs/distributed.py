@@ -272,7 +272,7 @@ class RunSharding:
         return sharded, out_shardings
 
     def jit(self, fn: Callable, with_metrics: bool = True):
-        """`jax.jit` of `program(...)`: call it on `place`d arguments."""
+        """`jax.jit` of `program(...)`: call it on arguments placed by `place`."""
         sharded, out_shardings = self.program(fn, with_metrics)
         return jax.jit(sharded, out_shardings=out_shardings)
 
