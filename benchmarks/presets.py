@@ -16,7 +16,7 @@ run keeps what it measured; rerun with `--resume` to skip presets already there,
 performance profiles to `benchmarks/presets.png`. Each row records when and on which CPU
 it was measured, since a table may join rows of several runs. `--set` trains variants of
 the presets (on tuning seeds, with `--root` and an `--out` of their own): the measurements
-behind the presets' tuning notes in the README.
+behind the presets' tuning notes (the comments of `pgjax/algorithms/presets.py`).
 """
 
 from __future__ import annotations

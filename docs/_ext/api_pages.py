@@ -29,7 +29,7 @@ PAGES = (
     ("composing", "Composing an algorithm", ("pgjax.algorithms.build", "pgjax.algorithms.acting",
                                             "pgjax.algorithms.learning", "pgjax.algorithms.scan",
                                             "pgjax.algorithms.presets", "pgjax.algorithms.evaluation")),
-    ("runs", "Runs, sweeps and checkpoints", ("pgjax.runs", "pgjax.runs.sweep")),
+    ("runs", "Runs, sweeps and checkpoints", ("pgjax.runs", "pgjax.runs.sweep", "pgjax.runs.distributed")),
     ("report", "Reporting and statistics", ("pgjax.report",)),
     ("cli", "Command line", ("pgjax.cli",)),
 )
@@ -85,7 +85,7 @@ def _directive(module_name: str, name: str, seen: dict[int, str]) -> str:
     obj = getattr(importlib.import_module(module_name), name)
     path = f"{module_name}.{name}"
     if not (inspect.isclass(obj) or callable(obj)):
-        return f".. py:data:: {path}\n\n   {_describe(obj)}\n"
+        return f".. py:data:: {name}\n\n   {_describe(obj)}\n"
     role = "class" if inspect.isclass(obj) else "func"
     if id(obj) in seen:  # one object, several public paths: documented once, linked from the rest
         return f"``{name}``: the same {'class' if role == 'class' else 'function'} as :py:{role}:`{seen[id(obj)]}`.\n"

@@ -12,7 +12,7 @@ A feed-forward policy sees only the current observation; these tasks need more:
   `(max_steps_in_episode − delay) · (2/num_cards − 1)`, −23.5 with the defaults).
 - gymnax's own `MemoryChain-bsuite` (already registered; memory length 5 by default).
 
-Importing `pgjax` registers them.
+Importing `pgjax.envs` registers them.
 """
 
 from __future__ import annotations

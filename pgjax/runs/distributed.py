@@ -1,8 +1,8 @@
 """Devices and hosts: the mesh that sweeps shard their runs over.
 
 `RunSharding` is the one code path that lays `R` independent runs out over a 1-D device mesh;
-`pgjax.runs.sweep.sweep`, `pgjax.runs.sweep.train_runs_sharded` (used by `pgjax train --seeds K`) and
-`pgjax.runs.checkpoint.train_with_checkpoints` for several seeds all go through it.
+`pgjax.runs.sweep.sweep`, `pgjax.runs.driver.train_runs_sharded` (used by `pgjax train --seeds K`) and
+`pgjax.runs.driver.train_with_checkpoints` for several seeds all go through it.
 
 One host, several devices (GPUs, TPU cores, or CPU devices forced with
 `XLA_FLAGS=--xla_force_host_platform_device_count=N`): `global_mesh()` is a 1-D mesh over
@@ -18,7 +18,7 @@ per-iteration metrics come back replicated, so every process can read them, and 
 hands them to the progress callback between compiled blocks (`pgjax.runs.driver`). States
 stay global arrays (`gather` brings them whole to every host). Only process 0
 (`is_primary()`) should write files. `tests/cli/test_multiprocess.py` runs 2 local processes ×
-2 CPU devices this way; the README shows the pod and cluster command lines.
+2 CPU devices this way; the devices guide (`docs/guides/devices.md`) shows the pod and cluster command lines.
 """
 
 from __future__ import annotations

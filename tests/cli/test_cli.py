@@ -99,7 +99,7 @@ def test_progress_bar_reports_rate_and_return(run):
 def test_seeds_are_reproducible_one_at_a_time(run, tmp_path):
     """`--seeds 1 --seed 4` through the `python -m pgjax` entry point reruns seed 4 of the batch:
     the same keys, but another float program (one run instead of a batch of two under vmap),
-    so the two agree to rounding at first and only statistically later (README: Reproducibility)."""
+    so the two agree to rounding at first and only statistically later (docs/guides/reproducibility.md)."""
     _, batch_out, _, _ = run
     out = tmp_path / "single"
     result = subprocess.run(

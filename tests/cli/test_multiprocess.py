@@ -29,7 +29,8 @@ SLOW_MACHINE_FLAGS = (
     "--xla_cpu_collective_call_terminate_timeout_seconds=900 --xla_cpu_collective_call_warn_stuck_timeout_seconds=300 "
     "--xla_cpu_collective_timeout_seconds=900"
 )
-README = Path(__file__).parents[2] / "README.md"  # tests/cli/ -> the repository
+# tests/cli/ -> the repository; the guide that shows the two-process command
+DEVICES_GUIDE = Path(__file__).parents[2] / "docs" / "guides" / "devices.md"
 TIMEOUT = 480  # seconds for one launch, all its processes together
 
 # Small PPO runs: 4 envs x 32 steps = 128 env steps per iteration.
@@ -107,11 +108,10 @@ def _rows(path: Path) -> list[dict]:
 
 
 def _readme_command() -> list[str]:
-    """The arguments of the README's two-process `pgjax sweep`, without its `--out` and the
-    `--distributed` flags (which `_launch` adds with a free port)."""
-    text = README.read_text()
-    section = text[text.index("**Several processes: pod slices"):]
-    line = next(line for line in section.splitlines() if "pgjax sweep" in line)
+    """The arguments of the devices guide's two-process `pgjax sweep`, without its `--out` and
+    the `--distributed` flags (which `_launch` adds with a free port)."""
+    text = DEVICES_GUIDE.read_text()
+    line = next(line for line in text.splitlines() if "pgjax sweep" in line and "--num-processes 2" in line)
     assert "--xla_force_host_platform_device_count=2" in line and "--num-processes 2" in line
     words = line.split("pgjax", 1)[1].split("--distributed")[0].split()
     out = words.index("--out")
@@ -119,7 +119,7 @@ def _readme_command() -> list[str]:
 
 
 def test_readme_sweep_on_two_processes_equals_one_process_on_four_devices(tmp_path):
-    """The README's command, started on 2 processes: the same 4 runs as on 1 process x 4 devices,
+    """The devices guide's command, started on 2 processes: the same 4 runs as on 1 process x 4 devices,
     number for number; process 0 alone writes and prints."""
     sweep = [*_readme_command(), "--no-progress"]
     assert sweep[:3] == ["sweep", "ppo", "CartPole-v1"]

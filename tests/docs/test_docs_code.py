@@ -45,7 +45,7 @@ def test_python_blocks_run(page, tmp_path, monkeypatch):
             if old in code:
                 code, _ = code.replace(old, new), used.add(old)
         # Line numbers in a traceback are the page's.
-        exec(compile("\n" * (block.line - 1) + code, str(page), "exec"), namespace)
+        exec(compile("\n" * (block.line - 1) + code, str(page), "exec", dont_inherit=True), namespace)
     stale = [old for old, _ in replacements if old not in used]
     assert not stale, f"{pages.page_id(page)}: docs-test substitutions that match no code: {stale}"
 
