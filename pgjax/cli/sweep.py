@@ -14,8 +14,8 @@ import numpy as np
 from pgjax.algorithms import ALGORITHMS
 from pgjax.algorithms.config_io import config_to_json
 from pgjax.cli.arguments import make_config, non_negative, positive, resolve_algorithm_and_env
-from pgjax.cli.errors import INTERRUPTED, UsageError
-from pgjax.cli.graceful_stop import GracefulStop
+from pgjax.cli.errors import INTERRUPTED, RUN_FAILED, UsageError
+from pgjax.cli.graceful_stop import STOP_SIGNALS, GracefulStop
 from pgjax.cli.processes import at_least_one_run_per_process, claim, default_run_dir, device_mesh
 from pgjax.cli.run_folder import write_json
 from pgjax.cli.tasks import task_report
@@ -61,7 +61,13 @@ def _sweep_in(run_dir: Path, module, algorithm, env, config, grid, num_runs, mes
             progress.close()
     iterations_done = len(result.metrics["env_steps"])
     stopped_by = broadcast_text(stop.reason or "") or None  # process 0's, as in `pgjax train`
-    exit_code = INTERRUPTED if iterations_done < config.num_iterations else 0
+    # As `pgjax train`: stopped early by a signal, 130; every run NaN (whether that stopped the
+    # sweep early or not), 1. Some runs NaN is a result of the grid (ranked last), not a failure.
+    exit_code = 0
+    if iterations_done < config.num_iterations and stopped_by in STOP_SIGNALS:
+        exit_code = INTERRUPTED
+    elif iterations_done and len(result.nan_runs()) == num_runs:
+        exit_code = RUN_FAILED
     if not is_primary():
         return exit_code  # process 0 writes and prints
     if iterations_done == 0:

@@ -296,6 +296,12 @@ def test_sweep_ranks_grid_points_and_reports_nan_runs(tmp_path):
 
     _, runs = read_csv(out / "runs.csv")
     assert [(r["learning_rate"], r["seed"]) for r in runs] == [("0.001", "0"), ("0.001", "1"), ("1e+30", "0"), ("1e+30", "1")]
+
+    # Every run NaN: the sweep fails as `pgjax train` does (1), not as a Ctrl-C (130).
+    code, stdout, stderr = run_main(["sweep", "ppo", "CartPole-v1", *TINY, "--seeds", "2", "--grid",
+                                     "learning_rate=1e30", "--out", str(tmp_path / "all-nan")])
+    assert code == 1, stderr
+    assert "NaN: run 1 (learning_rate=1e+30, seed 1) went NaN" in stdout
     finals = np.array([float(r["final_episode_return"]) for r in runs[:2]])
     assert [float(r["final_learning_rate"]) for r in runs[:2]] == pytest.approx([1e-3 / 8] * 2)  # annealed: 1 - 7/8
     _, results = read_csv(out / "results.csv")
