@@ -27,6 +27,7 @@ from pgjax.runs import checkpoint
 from pgjax import ppo
 from pgjax.algorithms import scan
 from pgjax.cli import main
+from pgjax.cli.graceful_stop import STOP_SIGNALS, GracefulStop
 from pgjax.report.divergence import nan_onsets
 from pgjax.report.sinks import MetricsLogger, make_sink
 from pgjax.report.progress import Progress, report_every
@@ -226,7 +227,13 @@ def wait_for_rows(path: Path, count: int, process: subprocess.Popen, timeout: fl
     raise AssertionError(f"{path} did not reach {count} rows in {timeout} s")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+# One subprocess, for SIGINT: SIGINT and SIGTERM share every line after the handler
+# (`GracefulStop._handle` sets `reason` to the signal's name; the run, its summary and its exit
+# code then follow `reason in STOP_SIGNALS` alone), so a second training subprocess for SIGTERM
+# ran the identical path. What differs per signal, the handler installed for SIGTERM, its name
+# as the reason and that name counting as an interruption, is checked in process below
+# (`test_sigterm_asks_for_the_same_graceful_stop_as_ctrl_c`).
+@pytest.mark.parametrize("signum", [signal.SIGINT])
 def test_ctrl_c_stops_at_an_iteration_boundary_and_keeps_the_work(tmp_path, signum):
     out = tmp_path / "run"
     process = start_long_run(out, "--checkpoint-every", "20")
@@ -260,6 +267,23 @@ def test_ctrl_c_stops_at_an_iteration_boundary_and_keeps_the_work(tmp_path, sign
     # The iterations done are checkpointed, so --resume continues exactly where it stopped.
     assert summary["last_checkpoint"] == done == checkpoint.latest_step(str(out / "checkpoints"))
     assert f"status        interrupted after iteration {done}" in stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_sigterm_asks_for_the_same_graceful_stop_as_ctrl_c(signum, capfd):
+    """The signal-specific part of `test_ctrl_c_stops_at_an_iteration_boundary_and_keeps_the_work`,
+    for both signals: while a run is active the signal is caught (the process lives on), asks
+    for a stop at the next report named after the signal, and that name counts as an
+    interruption (status "interrupted", exit code 130); afterwards the old handler is back."""
+    before = signal.getsignal(signum)
+    with GracefulStop() as stop:
+        assert not stop.requested
+        os.kill(os.getpid(), signum)
+        time.sleep(0.1)  # the handler runs on the main thread at the next bytecode
+        assert stop.requested and stop.reason == signal.Signals(signum).name
+        assert stop.reason in STOP_SIGNALS
+    assert signal.getsignal(signum) is before
+    assert f"{signal.Signals(signum).name}: stopping at the next report" in capfd.readouterr().err
 
 
 def test_sigkill_leaves_no_stale_lock(tmp_path):
@@ -377,7 +401,9 @@ def test_progress_takes_a_block_as_it_takes_its_iterations_one_by_one(tmp_path):
 
 
 def test_library_callback_stop_then_resume_equals_straight(tmp_path):
-    config = ppo.Config.for_env("CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 6, hidden_sizes=(8,))
+    # 4 iterations in one chunk of 4: the stop after 3 is inside the chunk, and the straight run
+    # compiles one chunk program (6 iterations, chunks of 4 and 2, compiled two).
+    config = ppo.Config.for_env("CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 4, hidden_sizes=(8,))
     key = jax.random.key(11)
     straight_state, straight = train_with_checkpoints(ppo, config, key, str(tmp_path / "a"), 4)
     seen = []
