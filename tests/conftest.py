@@ -17,6 +17,11 @@ import numpy as np
 import pytest
 from gymnax.environments.classic_control.cartpole import CartPole, EnvState
 
+# The commands turn a per-user compilation cache on by default (`pgjax.cli.compile_cache`); the
+# tests' commands write nothing to the user's home. JAX's own JAX_COMPILATION_CACHE_DIR, which
+# CI sets, still applies to them.
+os.environ.setdefault("PGJAX_COMPILE_CACHE", "off")
+
 # ---------------------------------------------------------------- tiny configs
 #
 # Structural (static) fields fix the compiled program, numeric (traced) ones do not: tests

@@ -28,6 +28,9 @@ the ranked results (`results.md`, `results.csv`), every run's final metrics
 started on every host): the runs are sharded over every device of every process, and process
 0 alone writes the run folder and prints (see `pgjax.cli.processes`).
 
+`train` and `sweep` keep their compiled programs in JAX's persistent compilation cache, on by
+default in a per-user folder (`--compile-cache DIR|off`; see `pgjax.cli.compile_cache`).
+
 Bad arguments end with one `error: ...` line and exit code 2 (`pgjax.cli.errors`). This module
 holds the parser and `main`, and imports only the parser's needs, so that `--distributed` can
 start JAX's distributed runtime before anything starts an XLA backend; `main` imports the
@@ -43,6 +46,7 @@ from pathlib import Path
 
 # Only light imports here: `--distributed` must start JAX's distributed runtime before
 # anything starts an XLA backend, and importing gymnax (as the command modules do) does.
+from pgjax.cli import compile_cache
 from pgjax.cli.defaults import DEFAULT_ALGORITHM, DEFAULT_ENV, DEFAULT_EVAL_EPISODES
 from pgjax.cli.errors import INTERRUPTED, USAGE_ERROR, UsageError
 from pgjax.report.sinks import SINKS
@@ -106,6 +110,11 @@ def _add_run_arguments(parser, default_seeds, seeds_help):
     parser.add_argument("--devices", type=int, metavar="D", help="shard the runs over the first D devices (default: all visible)")
     parser.add_argument("--overwrite", action="store_true", help="replace the run already in --out (otherwise an existing run folder is refused)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--compile-cache", metavar="DIR|off",
+        help="folder of the persistent compilation cache, or off (default: $PGJAX_COMPILE_CACHE, else "
+        "$JAX_COMPILATION_CACHE_DIR, else ~/.cache/pgjax/jax); a repeated run loads its programs from it",
+    )
     hosts = parser.add_argument_group("several processes (hosts)")
     hosts.add_argument(
         "--distributed", action="store_true",
@@ -168,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command in ("train", "sweep"):
             _start_distributed(args)
+            compile_cache.enable(args.compile_cache)
         # After the distributed runtime: the command modules import gymnax, which starts a backend.
         from pgjax.cli.listing import command_list
         from pgjax.cli.sweep import command_sweep

@@ -81,8 +81,11 @@ def test_a_block_must_divide_the_iterations():
 def test_the_commands_training_program_is_kept_by_the_persistent_cache(tmp_path):
     # JAX never stores a program holding a host callback; the command's progress reporting
     # once lived inside its training program, which was then compiled anew by every run.
+    # The command turns the cache on itself (here in the folder PGJAX_COMPILE_CACHE names), and
+    # a second run with the same shapes loads every program: it adds no entry.
     cache = tmp_path / "cache"
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    env = {name: value for name, value in os.environ.items() if name != "JAX_COMPILATION_CACHE_DIR"}
+    env.update(PGJAX_COMPILE_CACHE=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     command = [sys.executable, "-m", "pgjax", "train", "--total-timesteps", "1024", "--set", "num_envs=4",
                "num_steps=64", "hidden_sizes=16", "--eval-episodes", "0", "--checkpoint-every", "2",
                "--out", str(tmp_path / "run")]
@@ -91,3 +94,14 @@ def test_the_commands_training_program_is_kept_by_the_persistent_cache(tmp_path)
     entries = os.listdir(cache)
     assert any(name.startswith("jit_continue_runs-") for name in entries), entries
     assert any(name.startswith("jit_init-") for name in entries), entries
+    again = subprocess.run([*command, "--overwrite", "--no-progress"], capture_output=True, text=True, timeout=600,
+                           env={**env, "JAX_DEBUG_LOG_MODULES": "jax._src.compiler"})
+    assert again.returncode == 0, again.stderr[-2000:]
+    for program in ("jit_init", "jit_continue_runs"):
+        assert f"Persistent compilation cache hit for '{program}'" in again.stderr, again.stderr[-2000:]
+    assert sorted(os.listdir(cache)) == sorted(entries)  # loaded, not compiled
+    # `--compile-cache off` wins over the environment: nothing is written.
+    off = subprocess.run([*command, "--overwrite", "--compile-cache", "off", "--no-progress"], capture_output=True,
+                         text=True, timeout=600, env={**env, "PGJAX_COMPILE_CACHE": str(tmp_path / "unused")})
+    assert off.returncode == 0, off.stderr[-2000:]
+    assert not (tmp_path / "unused").exists()
