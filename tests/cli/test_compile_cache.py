@@ -20,3 +20,12 @@ def test_the_flag_then_the_variable_then_jax_then_the_per_user_default(monkeypat
     monkeypatch.setenv("PGJAX_COMPILE_CACHE", "off")
     assert compile_cache.choose(None) is None
     assert compile_cache.choose("~/c") == Path.home() / "c"
+
+
+def test_off_leaves_jax_without_a_cache_folder(monkeypatch):
+    import jax
+
+    monkeypatch.setenv("PGJAX_COMPILE_CACHE", "/nonexistent/should-not-be-used")
+    before = jax.config.jax_compilation_cache_dir
+    assert compile_cache.enable("off") is None
+    assert jax.config.jax_compilation_cache_dir == before
