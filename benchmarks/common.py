@@ -8,6 +8,12 @@ Timing protocol (every figure in `benchmarks/` and `studies/`):
   reported with the min–max range of those calls;
 - every table is preceded by a header naming the date, the machine (CPU model and
   core count from /proc/cpuinfo, and the JAX devices) and the library versions.
+
+Benchmarks run on the devices the commands use: importing this module splits the CPU into one
+device per core (`pgjax.runs.devices.split_cpu`), unless JAX's backend has already started
+(a test importing a benchmark) or `JAX_NUM_CPU_DEVICES`/`XLA_FLAGS` chose the count. A
+program on one device (one seed, `train_batch`) runs as before; the runs of
+`train_seeds_sharded` spread over the devices as `pgjax train --seeds` spreads them.
 """
 
 from __future__ import annotations
@@ -25,6 +31,12 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from jax._src import xla_bridge
+
+from pgjax.runs import split_cpu
+
+if not xla_bridge.backends_are_initialized():
+    split_cpu()
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -124,6 +136,25 @@ def compile_and_time(fn: Callable, *args, repeats: int = 3, warmup: int = 0, **j
 
     timing = time_calls(call, *args, repeats=repeats, warmup=warmup)
     return executable, compile_s, timing, output
+
+
+def train_seeds_sharded(algo, config, num_seeds: int, key, repeats: int = 3, devices: int | None = None) -> dict:
+    """`num_seeds` runs of `config` as `pgjax train --seeds` runs them: one program
+    (`scan.train_runs`) sharded over `runs_mesh(num_seeds, devices)` (default: as many devices as
+    the runs fill, at the fewest runs per device), compiled ahead, then timed (`compile_and_time`).
+
+    Returns `{"compile_s", "timing", "devices", "states" [S], "metrics" {name: [iterations, S]}}`,
+    the padding runs dropped; the seed keys are `jax.random.split(key, num_seeds)`."""
+    from pgjax.algorithms import scan
+    from pgjax.runs import RunSharding, runs_mesh
+
+    layout = RunSharding(num_seeds, runs_mesh(num_seeds, devices))
+    program, out_shardings = layout.program(lambda c, k: scan.train_runs(algo.init, algo.update, c, k))
+    configs, keys = layout.place((scan.stack_runs(config, [{}], num_seeds), jax.random.split(key, num_seeds)))
+    _, compile_s, timing, (states, metrics) = compile_and_time(
+        program, configs, keys, repeats=repeats, out_shardings=out_shardings)
+    return {"compile_s": compile_s, "timing": timing, "devices": layout.mesh.size, "states": layout.unpad(states),
+            "metrics": {name: np.asarray(value)[:, :num_seeds] for name, value in metrics.items()}}
 
 
 # ---------------------------------------------------------------- machine description

@@ -6,8 +6,10 @@ Every library trains PPO at the classic CartPole settings of `benchmarks.peers` 
 128 steps, 4 epochs × 4 minibatches, 64-64 tanh, 499,712 env steps per seed), each as it
 is normally run for a sweep over seeds:
 
-- pgjax: all seeds in one compiled program (`ppo.train_batch`); a seed has solved at the
-  first iteration whose finished training episodes average ≥ 475 (`episode_return`).
+- pgjax: all seeds in one compiled program, as `pgjax train --seeds` runs them: sharded over
+  the CPU split into one device per core (the command's default, `pgjax.runs.devices`); a
+  seed has solved at the first iteration whose finished training episodes average ≥ 475
+  (`episode_return`).
 - Rejax 0.1.3 (own venv, `peers/rejax_runner.py`): all seeds in one program
   (`jax.vmap(algo.train)`); Rejax reports no training returns, so it is followed as its
   users follow it, with its evaluator inside the program: 16 episodes (actions sampled)
@@ -65,10 +67,12 @@ def one_program(compile_s: float, run_s: float, curves: np.ndarray) -> dict:
 
 
 def run_pgjax(num_seeds: int, steps: int) -> dict:
+    """All seeds as `pgjax train --seeds` trains them: one program sharded over the CPU's devices."""
     config = ppo.Config.for_env("CartPole-v1", total_timesteps=steps)
-    keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
-    _, compile_s, timing, (_, metrics) = common.compile_and_time(lambda k: ppo.train_batch(config, k), keys, repeats=1)
-    return one_program(compile_s, timing.median, np.asarray(metrics["episode_return"], np.float64).T)
+    trained = common.train_seeds_sharded(ppo, config, num_seeds, jax.random.PRNGKey(0), repeats=1)
+    row = one_program(trained["compile_s"], trained["timing"].median,
+                      np.asarray(trained["metrics"]["episode_return"], np.float64).T)
+    return {**row, "devices": trained["devices"]}
 
 
 def run_rejax(num_seeds: int, steps: int) -> dict:
@@ -184,7 +188,8 @@ def main(argv=None) -> str:
             continue
         to_result = time_to_fraction(row["solve_s"], num_seeds)
         solved = int(np.isfinite(row["solve_s"]).sum())
-        how = ("one program" if label in ("pgjax", "Rejax") else
+        how = (f"one program on {row['devices']} CPU devices" if "devices" in row else
+               "one program" if label == "Rejax" else
                f"one seed after another; {row['measured']} runs measured ({row['measured_solved']} solved), "
                f"{row['per_run_s']:.0f} s each, {num_seeds} projected")
         rows.append([

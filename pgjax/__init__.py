@@ -47,7 +47,7 @@ _EXPORTS = {
     "Algorithm": "pgjax.runs.protocol", "SweepResult": "pgjax.runs.sweep", "sweep": "pgjax.runs.sweep",
     "parse_grid": "pgjax.runs.sweep", "train_with_checkpoints": "pgjax.runs.driver",
     "train_runs_sharded": "pgjax.runs.driver", "restore": "pgjax.runs.checkpoint",
-    "global_mesh": "pgjax.runs.distributed",
+    "global_mesh": "pgjax.runs.distributed", "split_cpu": "pgjax.runs.devices",
 }
 
 __all__ = sorted([*_EXPORTS, "Episodes", "Trajectory", "rollout", "rollout_episodes"])

@@ -21,6 +21,10 @@ from gymnax.environments.classic_control.cartpole import CartPole, EnvState
 # tests' commands write nothing to the user's home. JAX's own JAX_COMPILATION_CACHE_DIR, which
 # CI sets, still applies to them.
 os.environ.setdefault("PGJAX_COMPILE_CACHE", "off")
+# The commands split the CPU into one device per core by default (`pgjax.cli.devices`); the
+# tests' commands run on one device, whatever machine runs them, so their numbers and programs
+# are the same everywhere. Tests of the default unset it.
+os.environ.setdefault("PGJAX_DEVICES", "1")
 
 # ---------------------------------------------------------------- tiny configs
 #

@@ -59,8 +59,14 @@ def private_imports(source: str) -> list[tuple[int, str]]:
     return sorted(problems)
 
 
+def _sources(folder: Path):
+    """The `.py` files under `folder`, leaving out hidden folders (the peers' own venvs under
+    `benchmarks/.peer_venvs` hold other projects' code)."""
+    return (path for path in folder.rglob("*.py") if not any(part.startswith(".") for part in path.relative_to(folder).parts))
+
+
 def python_files() -> list[Path]:
-    return sorted(path for folder in FOLDERS if (ROOT / folder).is_dir() for path in (ROOT / folder).rglob("*.py"))
+    return sorted(path for folder in FOLDERS if (ROOT / folder).is_dir() for path in _sources(ROOT / folder))
 
 
 def test_benchmarks_studies_and_learning_tests_import_only_exported_names():
@@ -73,7 +79,7 @@ def test_benchmarks_studies_and_learning_tests_import_only_exported_names():
 
 def test_benchmarks_never_import_studies():
     problems = []
-    for path in sorted((ROOT / "benchmarks").rglob("*.py")):
+    for path in sorted(_sources(ROOT / "benchmarks")):
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])

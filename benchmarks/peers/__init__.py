@@ -54,7 +54,8 @@ HERE = Path(__file__).resolve().parent
 VENV_DIR = common.BENCH_DIR / ".peer_venvs"
 REPO = common.BENCH_DIR.parent
 PEERS = ("rejax", "sbx", "sb3")
-LABELS = {"pgjax": "pgjax", "rejax": "Rejax", "sbx": "sbx", "sb3": "SB3"}
+ONE_DEVICE = "pgjax-1"  # pgjax's 8 seeds again, pinned to one device: what the split of the CPU adds
+LABELS = {"pgjax": "pgjax", ONE_DEVICE: "pgjax", "rejax": "Rejax", "sbx": "sbx", "sb3": "SB3"}
 NUM_STEPS = 128
 EVAL_EPISODES = 64
 REPEATS = 3
@@ -79,9 +80,9 @@ def steps_per_seed(total: int, num_envs: int, min_iterations: int) -> int:
 
 def preset_check() -> str:
     """One line: does pgjax's CartPole preset equal the classic settings, and where not."""
-    preset = ppo.Config.for_env("CartPole-v1")
-    differences = [f"{name} {getattr(preset, name)!r} (classic {value!r})"
-                   for name, value in CLASSIC.items() if getattr(preset, name) != value]
+    preset = ppo.Config.for_env("CartPole-v1").flat_fields()  # the network's fields by their flat names
+    differences = [f"{name} {preset[name]!r} (classic {value!r})"
+                   for name, value in CLASSIC.items() if preset[name] != value]
     if differences:
         return "pgjax preset `ppo.Config.for_env(\"CartPole-v1\")` differs from the classic settings: " + \
             "; ".join(differences) + "."
@@ -94,27 +95,30 @@ def preset_check() -> str:
 # ---------------------------------------------------------------- pgjax
 
 
-def run_pgjax(num_envs: int, num_seeds: int, steps: int, with_hlo: bool = False) -> dict:
-    """pgjax's row; `with_hlo` adds the optimised HLO of the timed program (`"hlo"`)."""
+def run_pgjax(num_envs: int, num_seeds: int, steps: int, with_hlo: bool = False, devices: int | None = None) -> dict:
+    """pgjax's row: one seed is `ppo.train`; several are trained as `pgjax train --seeds` trains
+    them, in one program sharded over the CPU's devices (`common.train_seeds_sharded`; default:
+    one device per core, `devices` pins the count). `with_hlo` adds the optimised HLO of the
+    one-seed program (`"hlo"`)."""
     config = ppo.Config.for_env("CartPole-v1", num_envs=num_envs, total_timesteps=steps)
     key = jax.random.PRNGKey(0)
-    if num_seeds == 1:
-        fn, args = ppo.train, (config, key)
-    else:
-        fn, args = ppo.train_batch, (config, jax.random.split(key, num_seeds))
-    executable, compile_s, timing, (states, _) = common.compile_and_time(fn, *args, repeats=REPEATS)
 
     def final_return(state, eval_key):
         return ppo.evaluate(config, state, eval_key, EVAL_EPISODES).mean()
 
     eval_key = jax.random.PRNGKey(1)
     if num_seeds == 1:
+        executable, compile_s, timing, (states, _) = common.compile_and_time(ppo.train, config, key, repeats=REPEATS)
         returns = [float(jax.jit(final_return)(states, eval_key))]
+        used, extra = 1, ({"hlo": executable.as_text()} if with_hlo else {})
     else:
-        returns = np.asarray(jax.jit(jax.vmap(final_return))(states, jax.random.split(eval_key, num_seeds))).tolist()
+        trained = common.train_seeds_sharded(ppo, config, num_seeds, key, REPEATS, devices)
+        compile_s, timing, used, extra = trained["compile_s"], trained["timing"], trained["devices"], {}
+        returns = np.asarray(jax.jit(jax.vmap(final_return))(
+            trained["states"], jax.random.split(eval_key, num_seeds))).tolist()
     return {
         "compile_s": compile_s, "timing": timing, "env_steps": num_seeds * config.num_iterations * config.batch_size,
-        "returns": returns, **({"hlo": executable.as_text()} if with_hlo else {}),
+        "returns": returns, "devices": used, **extra,
     }
 
 
@@ -309,10 +313,14 @@ def main(quick: bool = False, summary: dict | None = None, peers: tuple[str, ...
     for name, (num_envs, num_seeds, steps) in settings.items():
         common.log(f"peers: pgjax, {name}: {num_envs} envs × {num_seeds} seed(s) × {steps:,} steps")
         results["pgjax"][name] = run_pgjax(num_envs, num_seeds, steps)
+    eight = settings["8 seeds"]
+    common.log(f"peers: pgjax, 8 seeds on 1 device: {eight[0]} envs × {eight[1]} seeds × {eight[2]:,} steps")
+    results[ONE_DEVICE] = {"8 seeds": run_pgjax(*eight, devices=1)}
 
     installs = {"pgjax": f"this checkout, in the running venv (`pip install -e .`); "
                          f"jax {common._version('jax')}, gymnax {common._version('gymnax')}"}
     versions = {"pgjax": common._version("pgjax")}
+    versions[ONE_DEVICE] = versions["pgjax"] + ", 1 device"
     for peer in peers:
         label = LABELS[peer]
         try:
@@ -362,9 +370,11 @@ def main(quick: bool = False, summary: dict | None = None, peers: tuple[str, ...
     rows, chart = [], {}
     for name, (num_envs, num_seeds, steps) in settings.items():
         pgjax_rate = results["pgjax"][name]["timing"].rate(results["pgjax"][name]["env_steps"])[0]
-        for library in ("pgjax", *peers):
+        for library in ("pgjax", ONE_DEVICE, *peers):
             label = f"{LABELS[library]} {versions[library]}"
             result = results[library]
+            if library == ONE_DEVICE and name not in result:
+                continue
             if isinstance(result, str):
                 rows.append([name, label, "—", "—", "—", result, "—", "—"])
                 continue
@@ -372,9 +382,11 @@ def main(quick: bool = False, summary: dict | None = None, peers: tuple[str, ...
             if isinstance(row, str):
                 rows.append([name, label, "—", "—", "—", row, "—", "—"])
                 continue
-            if library in ("pgjax", "rejax"):
+            if library in ("pgjax", ONE_DEVICE, "rejax"):
                 rate_work = row["env_steps"]
                 run_time = row["timing"].seconds()
+                if library != "rejax" and row["devices"] > 1:
+                    run_time += f" ({row['devices']} CPU devices)"
             else:
                 rate_work = row["timed_steps"]
                 runs = f"{row['runs']} run{'s' if row['runs'] > 1 else ''}"
@@ -403,6 +415,10 @@ def main(quick: bool = False, summary: dict | None = None, peers: tuple[str, ...
         f"{settings['1024 envs'][2]:,} steps ({settings['1024 envs'][2] // (1024 * NUM_STEPS)} iterations: "
         "returns there are early in learning for every library).",
         preset_check(),
+        f"pgjax's 8 seeds run as `pgjax train --seeds 8` runs them: one program (`scan.train_runs`) sharded over "
+        f"the CPU split into one device per core (`pgjax.runs.devices`; here {results['pgjax']['8 seeds']['devices']} "
+        "devices), the command's default; 'pgjax, 1 device' is the same program on one device (`--devices 1`). "
+        "One seed runs on one device (`ppo.train`).",
         "Rejax 0.1.3 at the same settings, except what it cannot express: constant lr (no annealing); element-wise "
         "gradient clipping (`optax.clip(0.5)`, not the global norm) and separate Adam optimisers (ε 1e-8) for "
         "actor and critic; flax's default (lecun-normal) init, not orthogonal; gymnax 0.0.9's single `done`, so a "
@@ -442,7 +458,7 @@ def main(quick: bool = False, summary: dict | None = None, peers: tuple[str, ...
 
     figure, ax = common.new_figure(width=7.0)
     names = list(settings)
-    libraries = [lib for lib in ("pgjax", *peers) if lib in chart]
+    libraries = [lib for lib in ("pgjax", ONE_DEVICE, *peers) if lib in chart]
     width = 0.8 / max(len(libraries), 1)
     for i, library in enumerate(libraries):
         xs = [j + (i - (len(libraries) - 1) / 2) * width for j in range(len(names))]

@@ -34,3 +34,8 @@ def test_a_failed_install_is_reported_by_its_error_line():
     log = "Collecting rejax\nERROR: No matching distribution found for rejax==9.9\nWARNING: Location x\n"
     assert peers._reason(log) == "ERROR: No matching distribution found for rejax==9.9"
     assert len(peers._reason("x" * 500)) == 198
+
+
+def test_the_preset_is_checked_field_by_field_against_the_classic_settings():
+    assert "equals the classic settings in every field" in peers.preset_check()
+    assert "hidden_sizes=(64, 64)" in peers.preset_check()

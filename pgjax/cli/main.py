@@ -10,8 +10,9 @@
 
     --distributed [--coordinator HOST:PORT --num-processes N --process-id I] [--coordinator-timeout S]
 
-`train` trains all K seeds together (their runs sharded over the visible devices exactly as
-a sweep's: `pgjax.runs.driver.train_runs_sharded`), compiles its programs apart from running them
+`train` trains all K seeds together (their runs sharded over the devices exactly as a
+sweep's: `pgjax.runs.driver.train_runs_sharded`; on a CPU, split into one device per core
+before JAX starts, `pgjax.cli.devices`), compiles its programs apart from running them
 so the two times are reported separately, runs compiled blocks of iterations from the host
 (`pgjax.runs.driver`) with a progress bar fed between them, and writes `metrics.csv`, `config.json`,
 `run.json`, `summary.json` and `learning_curve.png` into the run folder. With
@@ -46,7 +47,7 @@ from pathlib import Path
 
 # Only light imports here: `--distributed` must start JAX's distributed runtime before
 # anything starts an XLA backend, and importing gymnax (as the command modules do) does.
-from pgjax.cli import compile_cache
+from pgjax.cli import compile_cache, devices
 from pgjax.cli.defaults import DEFAULT_ALGORITHM, DEFAULT_ENV, DEFAULT_EVAL_EPISODES
 from pgjax.cli.errors import INTERRUPTED, USAGE_ERROR, UsageError
 from pgjax.report.sinks import SINKS
@@ -107,7 +108,11 @@ def _add_run_arguments(parser, default_seeds, seeds_help):
         help="override config fields, typed by their defaults: num_envs=8 anneal_lr=false hidden_sizes=64,64 "
         "env_params=max_steps_in_episode:200",
     )
-    parser.add_argument("--devices", type=int, metavar="D", help="shard the runs over the first D devices (default: all visible)")
+    parser.add_argument(
+        "--devices", type=int, metavar="D",
+        help="shard the runs over D devices; on a CPU, split it into D devices (default: $PGJAX_DEVICES, else one "
+        "per core, as many as the runs fill)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace the run already in --out (otherwise an existing run folder is refused)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -177,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command in ("train", "sweep"):
             _start_distributed(args)
+            devices.split(args)  # the CPU's device count is fixed when the backend starts
             compile_cache.enable(args.compile_cache)
         # After the distributed runtime: the command modules import gymnax, which starts a backend.
         from pgjax.cli.listing import command_list

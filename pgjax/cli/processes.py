@@ -1,5 +1,5 @@
-"""Where a command's runs go, and which process writes: the devices the runs are sharded over
-(`--devices`), at least one run per process, and the run folder, named and claimed by process 0.
+"""Which process writes, and what each holds: at least one run per process, and the run folder,
+named and claimed by process 0 (the device count is `pgjax.cli.devices`'s).
 
 On several processes (`--distributed`) every process runs the same command and takes part in
 every program, collective and checkpoint; process 0 alone claims the run folder, writes the
@@ -14,21 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-import jax
-
 from pgjax.cli.errors import UsageError
 from pgjax.cli.run_folder import RunFolder, RunFolderError
-from pgjax.runs.distributed import broadcast_text, check_runs_per_process, global_mesh, is_primary
-
-
-def device_mesh(devices: int | None):
-    """The 1-D mesh the runs are sharded over: all visible devices, or the first `devices`."""
-    mesh = global_mesh()
-    if devices is None:
-        return mesh
-    if not 1 <= devices <= mesh.size:
-        raise UsageError(f"--devices: must be between 1 and the {mesh.size} visible device(s), got {devices}")
-    return jax.sharding.Mesh(mesh.devices[:devices], mesh.axis_names)
+from pgjax.runs.distributed import broadcast_text, check_runs_per_process, is_primary
 
 
 def at_least_one_run_per_process(num_runs: int, mesh, flag: str) -> None:

@@ -90,6 +90,14 @@ def report(trained: Trained) -> None:
               "see summary.json", file=sys.stderr)
 
 
+def _devices_line(summary: dict) -> str:
+    """E.g. `2 (3 runs sharded over them)`, `4 (8 runs sharded over them, on 2 processes)`."""
+    runs, processes = len(summary["seeds"]), summary["processes"]
+    where = [f"{runs} runs sharded over them"] if runs > 1 else []
+    where += [f"on {processes} processes"] if processes > 1 else []
+    return f"{summary['devices']}" + (f" ({', '.join(where)})" if where else "")
+
+
 def _summary(trained: Trained) -> dict:
     config, seeds, metrics = trained.config, trained.seeds, trained.metrics
     trained_steps = (trained.iterations_done - (trained.resumed_from or 0)) * config.batch_size * len(seeds)
@@ -176,7 +184,7 @@ def _print_summary(summary: dict, figures: list[str], task_lines: list[tuple[str
         lines.append(("checkpoints", f"every {summary['checkpoint_every']} iterations; the last after iteration "
                                      f"{summary['last_checkpoint']}"))
     lines += [
-        ("devices", f"{summary['devices']} of {summary['processes']} process(es) (runs sharded over them)"),
+        ("devices", _devices_line(summary)),
         ("env steps/s", f"{summary['env_steps_per_second']:,.0f} (all seeds, excluding compilation)"),
         ("compile", f"{summary['compile_seconds']:.1f} s"),
         ("run", f"{summary['run_seconds']:.1f} s"),

@@ -16,7 +16,8 @@ from pgjax.algorithms.config_io import config_to_json
 from pgjax.cli.arguments import make_config, non_negative, positive, resolve_algorithm_and_env
 from pgjax.cli.errors import INTERRUPTED, RUN_FAILED, UsageError
 from pgjax.cli.graceful_stop import STOP_SIGNALS, GracefulStop
-from pgjax.cli.processes import at_least_one_run_per_process, claim, default_run_dir, device_mesh
+from pgjax.cli import devices
+from pgjax.cli.processes import at_least_one_run_per_process, claim, default_run_dir
 from pgjax.cli.run_folder import write_json
 from pgjax.cli.tasks import task_report
 from pgjax.report.plots import plot_sweep
@@ -36,9 +37,10 @@ def command_sweep(args) -> int:
         validate_grid(config, grid)
     except ValueError as error:
         raise UsageError(f"--grid {error}") from None
-    mesh = device_mesh(args.devices)
     num_runs = args.seeds * int(np.prod([len(values) for values in grid.values()]))
+    mesh = devices.device_mesh(args, num_runs)
     at_least_one_run_per_process(num_runs, mesh, "--seeds x --grid")
+    devices.announce(mesh, num_runs, args.devices_source)
 
     run_dir = args.out or default_run_dir(f"sweep-{algorithm}", env)
     with claim(run_dir, resume=False, overwrite=args.overwrite, flag="--out"):
@@ -49,7 +51,8 @@ def _sweep_in(run_dir: Path, module, algorithm, env, config, grid, num_runs, mes
     """`pgjax sweep` inside its claimed run folder."""
     if is_primary():
         write_json(run_dir / "config.json",
-                   {"algorithm": algorithm, "grid": grid, "seeds": args.seeds, "seed": args.seed, **config_to_json(config)})
+                   {"algorithm": algorithm, "grid": grid, "seeds": args.seeds, "seed": args.seed, "devices": mesh.size,
+                    **config_to_json(config)})
     with GracefulStop() as stop:
         progress = Progress(None, config, num_runs, enabled=not args.no_progress and is_primary(), stop=stop)
         try:

@@ -24,7 +24,8 @@ from pgjax.cli.arguments import make_config, non_negative, positive, resolve_alg
 from pgjax.cli.defaults import DEFAULT_EVAL_EPISODES
 from pgjax.cli.errors import INTERRUPTED, RUN_FAILED, UsageError
 from pgjax.cli.graceful_stop import GracefulStop
-from pgjax.cli.processes import at_least_one_run_per_process, claim, default_run_dir, device_mesh, on_primary, warn
+from pgjax.cli import devices
+from pgjax.cli.processes import at_least_one_run_per_process, claim, default_run_dir, on_primary, warn
 from pgjax.cli.run_folder import RunFolder, write_json
 from pgjax.cli.sinks import make_sinks, replay_history, sink_names
 from pgjax.cli.summary import Trained, report
@@ -53,7 +54,6 @@ def command_train(args) -> int:
     positive("--checkpoint-every", args.checkpoint_every)
     non_negative("--seed", args.seed)
     non_negative("--eval-episodes", args.eval_episodes)
-    mesh = device_mesh(args.devices)
     if args.resume is not None:
         settings, config = _resume_settings(args), None  # the config comes from the checkpoint
         settings["checkpoint_every"] = args.checkpoint_every or settings["checkpoint_every"]
@@ -62,7 +62,11 @@ def command_train(args) -> int:
     else:
         settings, config = _new_settings(args)
         run_dir = args.out or default_run_dir(settings["algorithm"], settings["env"])
+    mesh = devices.device_mesh(args, len(settings["seeds"]))
     at_least_one_run_per_process(len(settings["seeds"]), mesh, "--seeds")
+    if args.resume is None:
+        settings["devices"] = mesh.size  # a resume continues on as many (`pgjax.cli.devices`)
+    devices.announce(mesh, len(settings["seeds"]), args.devices_source)
     with claim(run_dir, resume=args.resume is not None, overwrite=args.overwrite,
                flag="--resume" if args.resume else "--out") as folder:
         return _train_in(folder, settings, config, mesh, resume=args.resume is not None,

@@ -1,7 +1,7 @@
 """Running algorithms: the algorithm protocol (`protocol`), the host-driven driver of compiled
 blocks (`driver`: one driver for train, seeds, sweeps, checkpointed and multi-process runs),
-sweep grids and their results (`sweep`), checkpoints (`checkpoint`) and devices and hosts
-(`distributed`).
+sweep grids and their results (`sweep`), checkpoints (`checkpoint`), devices and hosts
+(`distributed`), and the CPU split into one device per core (`devices`).
 
 The names below load on first use: `pgjax.runs.distributed.initialize` must be able to start
 JAX's distributed runtime before anything imports gymnax (which starts an XLA backend), and
@@ -14,6 +14,8 @@ from pgjax.lazy import lazy_exports
 _EXPORTS = {
     "Algorithm": "pgjax.runs.protocol",
     "RunSharding": "pgjax.runs.distributed", "global_mesh": "pgjax.runs.distributed",
+    "split_cpu": "pgjax.runs.devices", "runs_mesh": "pgjax.runs.devices", "devices_for_runs": "pgjax.runs.devices",
+    "usable_cores": "pgjax.runs.devices",
     "restore": "pgjax.runs.checkpoint", "saved_config": "pgjax.runs.checkpoint",
     "run_reported": "pgjax.runs.driver", "train_runs_sharded": "pgjax.runs.driver",
     "train_with_checkpoints": "pgjax.runs.driver",

@@ -29,10 +29,10 @@ from jax.sharding import Mesh
 from pgjax.algorithms import scan
 from pgjax.checks import check_positive_int
 from pgjax.runs import checkpoint
+from pgjax.runs.devices import runs_mesh
 from pgjax.runs.distributed import (
     RunSharding,
     broadcast_flag,
-    global_mesh,
     is_primary,
     wait_until_ready,
 )
@@ -82,7 +82,7 @@ class ManyRuns:
 
     def __init__(self, algo, configs, num_runs: int, mesh=None):
         self.algo = algo
-        self.layout = RunSharding(num_runs, global_mesh() if mesh is None else mesh)
+        self.layout = RunSharding(num_runs, runs_mesh(num_runs) if mesh is None else mesh)
         self.configs = self.layout.place(configs)
 
     def compile(self, keys, state_like, lengths, fresh: bool) -> None:
@@ -164,7 +164,7 @@ def train_with_checkpoints(
 
     Returns `(state, metrics [num_iterations])`, equal bit for bit to `algo.train(config, key)`.
     `key` may also be a batch `[K]` of keys: then the `K` runs of `config` train together, laid
-    out over the devices of `mesh` (default: all, `global_mesh()`) by the same code as
+    out over the devices of `mesh` (default: `pgjax.runs.devices.runs_mesh(K)`) by the same code as
     `sweep`, and the result is `(states [K], metrics [num_iterations, K])`, equal to
     `train_runs_sharded` on the same runs.
 
@@ -261,7 +261,8 @@ def train_runs_sharded(
     """`R` runs (`pgjax.algorithms.scan.train_runs`) sharded over the devices of `mesh`.
 
     `configs`: a `Config` whose traced leaves are `[R]` arrays (see `stack_runs`); `keys [R]`.
-    `mesh`: a 1-D mesh; `None` means `global_mesh()` (all visible devices, trivial on one).
+    `mesh`: a 1-D mesh; `None` means `pgjax.runs.devices.runs_mesh(R)`: the visible devices,
+    as many as hold the runs at the fewest per device (trivial on one device).
     The runs are laid out by `pgjax.runs.distributed.RunSharding` (padded to a multiple of the device
     count; the padding is dropped again). Without a callback the iterations are one compiled
     program; with one they run in compiled blocks of `scan.block_length(iterations,

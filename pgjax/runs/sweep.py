@@ -7,7 +7,8 @@ grid points are compared on common random numbers. All numeric hyperparameters b
 static fields and the whole sweep is *one* compiled program: `pgjax.algorithms.scan.train_runs`, a
 `lax.scan` over iterations of a `vmap` over runs.
 
-With several devices the run axis is sharded over a 1-D mesh (`pgjax.runs.distributed.global_mesh`):
+With several devices the run axis is sharded over a 1-D mesh (by default
+`pgjax.runs.devices.runs_mesh`; on a CPU, `pgjax.split_cpu()` makes one device per core):
 each device trains `R / num_devices` runs; nothing is communicated between devices except the
 per-iteration metrics sent to the progress callback and the final metrics.
 """
@@ -230,7 +231,8 @@ def sweep(
     Structural fields, unknown fields and invalid values raise `ValueError` before compiling.
 
     `mesh`: a 1-D `jax.sharding.Mesh`; the run axis is sharded over its devices. `None` means
-    `pgjax.runs.distributed.global_mesh()` (all visible devices; a trivial mesh on one device).
+    `pgjax.runs.devices.runs_mesh(R)`: the visible devices, as many as hold the `R` runs at the
+    fewest per device (a trivial mesh on one device; `pgjax.split_cpu()` makes one per core).
     When the run count does not divide the device count, the last run is duplicated to fill
     the devices and the duplicates are dropped from the results (and from the callback).
 

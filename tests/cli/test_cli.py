@@ -153,7 +153,7 @@ def test_script_entry_point_reports_errors_in_one_line():
         (["train", "--log", "csv,parquet"], "parquet"),
         (["train", "--no-such-flag"], "--no-such-flag"),
         (["train", "--checkpoint-every", "0"], "--checkpoint-every: must be a positive integer"),
-        (["train", "--devices", "0"], "--devices: must be between 1 and"),
+        (["train", "--devices", "0"], "--devices: must be a positive integer"),
         (["train", "--resume", "no-such-run"], "--resume: continues with the run's saved settings; do not also give --out"),
         (["sweep", "--grid", "num_envs=4,8"], "--grid num_envs: is structural"),
         (["sweep", "--grid", "hidden_sizes=16,32"], "hidden_sizes: is structural"),

@@ -45,7 +45,8 @@ def _free_port() -> int:
 
 def _launch(args, processes: int, devices: int, logs: Path, tag: str) -> list[subprocess.Popen]:
     """Start `pgjax ARGS` as `processes` local processes with `devices` CPU devices each."""
-    env = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
+    # The device count is XLA_FLAGS's alone, not the suite's PGJAX_DEVICES.
+    env = {key: value for key, value in os.environ.items() if key not in ("XLA_FLAGS", "PGJAX_DEVICES")}
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices} {SLOW_MACHINE_FLAGS}"
     port = _free_port()
     launched = []

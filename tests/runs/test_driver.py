@@ -1,6 +1,7 @@
 """Training driven from the host (`pgjax.runs.driver`): the report loop, and that the commands'
 programs can be kept by JAX's persistent compilation cache."""
 
+import json
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from pgjax.runs.devices import devices_for_runs, usable_cores
 from pgjax.runs.driver import run_reported
 
 
@@ -82,15 +84,22 @@ def test_the_commands_training_program_is_kept_by_the_persistent_cache(tmp_path)
     # JAX never stores a program holding a host callback; the command's progress reporting
     # once lived inside its training program, which was then compiled anew by every run.
     # The command turns the cache on itself (here in the folder PGJAX_COMPILE_CACHE names), and
-    # a second run with the same shapes loads every program: it adds no entry.
+    # a second run with the same shapes loads every program: it adds no entry. The command
+    # chooses its device count itself (one CPU device per core, as many as 2 seeds fill), and
+    # records it.
     cache = tmp_path / "cache"
-    env = {name: value for name, value in os.environ.items() if name != "JAX_COMPILATION_CACHE_DIR"}
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("JAX_COMPILATION_CACHE_DIR", "PGJAX_DEVICES", "XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
     env.update(PGJAX_COMPILE_CACHE=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     command = [sys.executable, "-m", "pgjax", "train", "--total-timesteps", "1024", "--set", "num_envs=4",
                "num_steps=64", "hidden_sizes=16", "--eval-episodes", "0", "--checkpoint-every", "2",
-               "--out", str(tmp_path / "run")]
+               "--seeds", "2", "--out", str(tmp_path / "run")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
+    devices = devices_for_runs(2, usable_cores())
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["devices"] == devices
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["devices"] == devices
+    assert f"devices: 2 runs on {devices} cpu device" in result.stderr
     entries = os.listdir(cache)
     assert any(name.startswith("jit_continue_runs-") for name in entries), entries
     assert any(name.startswith("jit_init-") for name in entries), entries

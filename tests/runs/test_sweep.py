@@ -206,13 +206,14 @@ SHARDED = textwrap.dedent(
     assert global_mesh().size == 4
     one_device = Mesh(np.array(jax.devices()[:1]), ("runs",))
     seen = []
-    sharded = sweep(ppo, config, grid, 2, jax.random.key(3), callback=seen.append)
-    again = sweep(ppo, config, grid, 2, jax.random.key(3), callback=lambda metrics: None)
+    # Every device (6 runs padded to 8), not the default's 3 devices of 2 runs each.
+    sharded = sweep(ppo, config, grid, 2, jax.random.key(3), callback=seen.append, mesh=global_mesh())
+    again = sweep(ppo, config, grid, 2, jax.random.key(3), callback=lambda metrics: None, mesh=global_mesh())
     single = sweep(ppo, config, grid, 2, jax.random.key(3), mesh=one_device)
     params = jax.tree.leaves(sharded.states.params)
 
-    # `pgjax train --seeds 3` (3 runs padded to 4 devices), in checkpointed chunks of 2
-    # iterations, against the same 3 runs in one program on one device.
+    # `pgjax train --seeds 3` (by default on 3 of the 4 devices the XLA flag made), in
+    # checkpointed chunks of 2 iterations, against the same 3 runs in one program on one device.
     four = {{**{tiny}, "total_timesteps": 4 * 32 * 4}}  # 4 iterations: two chunks of 2
     keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(5, 8))
     seeds_config = ppo.Config.for_env("CartPole-v1", **four)
@@ -247,10 +248,11 @@ def assert_same_runs(sharded, single, name):
 
 @pytest.mark.serial
 def test_sharded_over_four_devices_matches_one_device(tmp_path, tiny):
-    """`sweep` and `pgjax train --seeds K` (with checkpoints) on 4 devices repeat exactly and agree
-    with 1 device to rounding at first, with padding when the run count does not divide the device count."""
+    """`sweep` on 4 devices and `pgjax train --seeds K` (with checkpoints) on as many as its runs
+    fill repeat exactly and agree with 1 device to rounding at first, with padding when the run
+    count does not divide the device count."""
     out, cli_out = str(tmp_path / "sharded.npz"), tmp_path / "cli"
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "PGJAX_DEVICES")}
     config = tiny("ppo")
     sizes = {name: config.flat_fields()[name] for name in (*TINY_SIZES["ppo"], "hidden_sizes", "total_timesteps")}
     script = SHARDED.format(tiny=repr(sizes), out=out, cli_out=str(cli_out))
@@ -268,10 +270,10 @@ def test_sharded_over_four_devices_matches_one_device(tmp_path, tiny):
         np.testing.assert_array_equal(saved["again_" + name], sharded, err_msg=name)
         assert_same_runs(sharded, single, name)
 
-    # The command line: its runs were sharded over all 4 devices, its checkpoints hold the 3
-    # real runs (no padding), and its metrics (one row per seed and iteration) match 1 device.
+    # The command line: its 3 runs went on 3 of the 4 devices (one each, none padding), its
+    # checkpoints hold the 3 runs, and its metrics (one row per seed and iteration) match 1 device.
     summary = json.loads((cli_out / "summary.json").read_text())
-    assert summary["devices"] == 4 and summary["seeds"] == [5, 6, 7]
+    assert summary["devices"] == 3 and summary["seeds"] == [5, 6, 7]
     assert sorted(os.listdir(cli_out / "checkpoints")) == ["2", "4"]
     state, _, _ = checkpoint.restore(str(cli_out / "checkpoints"), ppo, key=jax.random.PRNGKey(0))
     np.testing.assert_array_equal(state.iteration, [4] * 3)
