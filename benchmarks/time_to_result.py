@@ -199,7 +199,8 @@ def main(argv=None) -> str:
         ])
     notes = [
         *(["QUICK smoke run — not a measurement."] if args.quick else []),
-        f"command: `python -m benchmarks.time_to_result --seeds {num_seeds} --sequential-runs {runs}`; "
+        f"command: `python -m benchmarks.time_to_result --seeds {num_seeds} --sequential-runs {runs}"
+        f"{'' if args.peers == 'rejax,sbx,sb3' else f' --peers {args.peers}'}`; "
         f"{steps:,} env steps per seed; solved: return ≥ {THRESHOLD:g} (pgjax, sbx, SB3: the training episodes "
         f"finished in an iteration; Rejax: its evaluator, {CURVE_EPISODES} episodes every {CURVE_EVERY:,} steps)",
         f"time to {FRACTION:.0%}: wall seconds from the start (compile or set-up included) until "

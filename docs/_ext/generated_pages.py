@@ -68,6 +68,7 @@ STUDIES = (
          "python -m studies.cartpole_failures --algo trpo"),
     Page("exploration_odds", "Exploration odds in Mountain Car", "studies/exploration_odds.md",
          "python -m studies.exploration_odds"),
+    Page("compile_time", "Compile time, piece by piece", "studies/compile_time.md", "python -m studies.compile_time"),
     Page("layout_speed", "Speed before and after the layout change", "studies/layout_speed.md",
          "python -m studies.layout_speed"),
     Page("fingerprint_layout", "Fingerprint of the layout change", "studies/fingerprint_layout.txt",
