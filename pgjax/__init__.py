@@ -40,6 +40,10 @@ _EXPORTS = {
     "kl_estimate": "pgjax.losses", "aggregation_scale": "pgjax.losses", "AGGREGATIONS": "pgjax.losses",
     "Categorical": "pgjax.distributions", "DiagGaussian": "pgjax.distributions",
     "group_reset_keys": "pgjax.rollout",
+    "bradley_terry_loss": "pgjax.preferences", "dpo_loss": "pgjax.preferences", "ipo_loss": "pgjax.preferences",
+    "sequence_log_prob": "pgjax.preferences",
+    "tilted_policy": "pgjax.exact", "kl_divergence": "pgjax.exact", "best_of_n_log_probs": "pgjax.exact",
+    "best_of_n_kl_bound": "pgjax.exact", "fit_gao": "pgjax.exact",
     # environments and networks
     "make_env": "pgjax.envs", "make_vec_env": "pgjax.envs",
     "make_network": "pgjax.networks", "register_network": "pgjax.networks",

@@ -24,7 +24,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "pgjax"
 
 # `checks` (argument checks that raise `ValueError` naming the argument) and `lazy` (names a package
 # loads on first use) are used by every layer.
-BLOCKS = ("checks", "lazy", "distributions", "advantages", "losses", "optim", "layout", "rollout")
+BLOCKS = ("checks", "lazy", "distributions", "advantages", "losses", "preferences", "exact", "optim", "layout", "rollout")
 LAYERS = ("blocks", "envs", "networks", "algorithms", "report", "runs", "cli")
 FACADE = "pgjax"
 

@@ -20,7 +20,7 @@ DOCS = pathlib.Path(__file__).resolve().parent.parent
 # (page, title, modules): each module's public names, documented where the user imports them.
 PAGES = (
     ("blocks", "Building blocks", ("pgjax.advantages", "pgjax.losses", "pgjax.distributions", "pgjax.rollout",
-                                   "pgjax.optim", "pgjax.layout")),
+                                   "pgjax.optim", "pgjax.layout", "pgjax.preferences", "pgjax.exact")),
     ("envs", "Environments", ("pgjax.envs", "pgjax.envs.tokens")),
     ("networks", "Networks", ("pgjax.networks",)),
     ("algorithms", "Algorithms", ("pgjax.algorithms", "pgjax.algorithms.ppo", "pgjax.algorithms.ppo_kl",
