@@ -40,7 +40,6 @@ def command_sweep(args) -> int:
     num_runs = args.seeds * int(np.prod([len(values) for values in grid.values()]))
     mesh = devices.device_mesh(args, num_runs)
     at_least_one_run_per_process(num_runs, mesh, "--seeds x --grid")
-    devices.announce(mesh, num_runs, args.devices_source)
 
     run_dir = args.out or default_run_dir(f"sweep-{algorithm}", env)
     with claim(run_dir, resume=False, overwrite=args.overwrite, flag="--out"):
@@ -53,6 +52,7 @@ def _sweep_in(run_dir: Path, module, algorithm, env, config, grid, num_runs, mes
         write_json(run_dir / "config.json",
                    {"algorithm": algorithm, "grid": grid, "seeds": args.seeds, "seed": args.seed, "devices": mesh.size,
                     **config_to_json(config)})
+    devices.announce(mesh, num_runs, args.devices_source)  # now that the run folder is ours
     with GracefulStop() as stop:
         progress = Progress(None, config, num_runs, enabled=not args.no_progress and is_primary(), stop=stop)
         try:

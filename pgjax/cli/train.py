@@ -66,11 +66,10 @@ def command_train(args) -> int:
     at_least_one_run_per_process(len(settings["seeds"]), mesh, "--seeds")
     if args.resume is None:
         settings["devices"] = mesh.size  # a resume continues on as many (`pgjax.cli.devices`)
-    devices.announce(mesh, len(settings["seeds"]), args.devices_source)
     with claim(run_dir, resume=args.resume is not None, overwrite=args.overwrite,
                flag="--resume" if args.resume else "--out") as folder:
         return _train_in(folder, settings, config, mesh, resume=args.resume is not None,
-                         show_progress=not args.no_progress and is_primary())
+                         show_progress=not args.no_progress and is_primary(), devices_source=args.devices_source)
 
 
 def _new_settings(args) -> tuple[dict, object]:
@@ -109,7 +108,8 @@ def _resume_settings(args) -> dict:
     return settings
 
 
-def _train_in(folder: RunFolder, settings: dict, config, mesh, *, resume: bool, show_progress: bool) -> int:
+def _train_in(folder: RunFolder, settings: dict, config, mesh, *, resume: bool, show_progress: bool,
+              devices_source: str = "default") -> int:
     """`pgjax train` inside its claimed run folder."""
     module = ALGORITHMS[settings["algorithm"]]
     seeds = settings["seeds"]
@@ -119,6 +119,7 @@ def _train_in(folder: RunFolder, settings: dict, config, mesh, *, resume: bool, 
     if resume:
         resumed_from, config, history = _restore(folder.path, checkpoints, module, keys)
     sinks = on_primary(lambda: _open_files(folder, settings, config, resumed_from, history)) or []
+    devices.announce(mesh, len(seeds), devices_source)  # now that nothing can fail before training
 
     with MetricsLogger(sinks, seeds) as logger, GracefulStop() as stop:
         progress = Progress(logger, config, len(seeds), enabled=show_progress, stop=stop)

@@ -70,4 +70,3 @@ def test_split_cpu_makes_one_device_per_core_or_as_many_as_asked_or_as_xla_was_t
     assert "devices: must be between 1 and the 3 visible device(s), got 4" in three["too_many"]
     forced = _probe(None, XLA_FLAGS="--xla_force_host_platform_device_count=4")
     assert forced["count"] == forced["devices"] == 4  # the user's choice stands
-    assert _probe(None, JAX_NUM_CPU_DEVICES="2")["devices"] == 2

@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 
-from pgjax.runs.devices import devices_for_runs, usable_cores
 from pgjax.runs.driver import run_reported
 
 
@@ -85,21 +84,19 @@ def test_the_commands_training_program_is_kept_by_the_persistent_cache(tmp_path)
     # once lived inside its training program, which was then compiled anew by every run.
     # The command turns the cache on itself (here in the folder PGJAX_COMPILE_CACHE names), and
     # a second run with the same shapes loads every program: it adds no entry. The command
-    # chooses its device count itself (one CPU device per core, as many as 2 seeds fill), and
-    # records it.
+    # chooses its device count itself (one seed: one device of the CPU it split), and records it.
     cache = tmp_path / "cache"
     env = {name: value for name, value in os.environ.items()
            if name not in ("JAX_COMPILATION_CACHE_DIR", "PGJAX_DEVICES", "XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
     env.update(PGJAX_COMPILE_CACHE=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     command = [sys.executable, "-m", "pgjax", "train", "--total-timesteps", "1024", "--set", "num_envs=4",
                "num_steps=64", "hidden_sizes=16", "--eval-episodes", "0", "--checkpoint-every", "2",
-               "--seeds", "2", "--out", str(tmp_path / "run")]
+               "--out", str(tmp_path / "run")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    devices = devices_for_runs(2, usable_cores())
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["devices"] == devices
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["devices"] == devices
-    assert f"devices: 2 runs on {devices} cpu device" in result.stderr
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["devices"] == 1
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["devices"] == 1
+    assert "devices: 1 run on 1 cpu device (one per core; --devices D pins the count)" in result.stderr
     entries = os.listdir(cache)
     assert any(name.startswith("jit_continue_runs-") for name in entries), entries
     assert any(name.startswith("jit_init-") for name in entries), entries
